@@ -1,0 +1,101 @@
+#pragma once
+// The reactor contract: submit an operation, cancel it, wait for completions until a deadline,
+// and wake the waiting thread from another thread. The loop never says "epoll" or "io_uring".
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <ringloop/io/operation.hpp>
+
+namespace ringloop::io {
+
+/// Which reactor implementation runs a loop.
+enum class BackendKind : std::uint8_t { uring, epoll };
+
+/// "uring" or "epoll".
+std::string_view backend_name(BackendKind kind) noexcept;
+
+/// Parses "uring"/"io_uring"/"epoll"; throws std::invalid_argument naming the bad value.
+BackendKind parse_backend_kind(std::string_view text);
+
+/// Raised when a backend that was asked for cannot run here (the message says why).
+class BackendUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Construction options shared by the backends.
+struct BackendOptions {
+  /// io_uring submission queue entries (rounded up to a power of two by the kernel). The
+  /// completion queue gets four times as many, since completions can outnumber submissions.
+  std::uint32_t uring_entries = 256;
+  /// io_uring completion queue entries; 0 means 4 x uring_entries. Tests shrink it to force
+  /// completion-queue overflow.
+  std::uint32_t uring_completion_entries = 0;
+};
+
+/// Counters a backend keeps for tests, benchmarks and debugging.
+struct BackendStats {
+  std::uint64_t submitted = 0;         ///< operations accepted by submit()
+  std::uint64_t completed = 0;         ///< completions delivered
+  std::uint64_t system_calls = 0;      ///< io_uring_enter / epoll_wait calls made by poll()
+  std::uint64_t submit_queue_full = 0; ///< times a full submission queue had to be flushed
+  std::uint64_t overflow_flushes = 0;  ///< times completions parked by the kernel were fetched
+  std::uint64_t retried_enters = 0;    ///< EINTR/EAGAIN/EBUSY answers that were retried
+};
+
+/// A reactor. All members but wake() are for the owning loop's thread only.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  [[nodiscard]] virtual BackendKind kind() const noexcept = 0;
+  [[nodiscard]] std::string_view name() const noexcept { return backend_name(kind()); }
+
+  /// Starts `operation`. Its completion is delivered by a later poll(), never from inside submit().
+  virtual void submit(Operation& operation) = 0;
+
+  /// Asks for `operation` to stop. It still completes through poll() — with -ECANCELED, or with
+  /// its real result if it finished first — and its memory must live until then.
+  virtual void cancel(Operation& operation) = 0;
+
+  /// Delivers ready completions, waiting at most `timeout` for the first (nullopt: no limit,
+  /// zero: do not wait). Returns how many completions were delivered. Returns early after wake().
+  virtual std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) = 0;
+
+  /// Interrupts a poll() that is waiting, from any thread.
+  virtual void wake() noexcept = 0;
+
+  /// Operations submitted and not yet completed.
+  [[nodiscard]] virtual std::size_t in_flight() const noexcept = 0;
+
+  [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
+
+ protected:
+  /// Hands a finished operation back to its submitter.
+  void deliver(Operation& operation, std::int32_t result) {
+    operation.state = OpState::idle;
+    ++stats_.completed;
+    operation.on_complete(operation, result);
+  }
+  BackendStats stats_;
+};
+
+/// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,
+/// `why` (when given) receives the reason.
+bool uring_available(std::string* why = nullptr);
+
+/// Creates a backend. With `kind` unset, uses RINGLOOP_BACKEND when set, else io_uring when
+/// uring_available(), else epoll. A forced backend that cannot run throws BackendUnavailable.
+std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
+                                      const BackendOptions& options = {});
+
+}  // namespace ringloop::io

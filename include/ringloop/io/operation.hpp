@@ -1,0 +1,66 @@
+#pragma once
+// An I/O operation record: everything the kernel (or the epoll backend) may read or write while the
+// operation is in flight lives here or in memory the record points to. The submitter keeps the
+// record alive until `on_complete` has run, even after asking for cancellation (DESIGN.md rule 1).
+
+#include <linux/time_types.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+
+#include <ringloop/detail/intrusive_heap.hpp>
+
+namespace ringloop::io {
+
+/// The kinds of operation both backends perform.
+enum class OpCode : std::uint8_t {
+  nop,      ///< completes with 0; used to test the machinery itself
+  read,     ///< read(2)/pread(2) into `buffer`
+  write,    ///< write(2)/pwrite(2) from `buffer`
+  recv,     ///< recv(2) with `flags`
+  send,     ///< send(2) with `flags` (MSG_NOSIGNAL is always added)
+  accept,   ///< accept4(2); result is the new descriptor
+  connect,  ///< connect(2) to `address`
+  poll,     ///< waits for `poll_events`; result is the events that fired
+  close,    ///< close(2)
+  timeout,  ///< completes with -ETIME after `timeout` (relative)
+};
+
+/// Printable name of an operation kind, for error messages.
+const char* op_name(OpCode code) noexcept;
+
+/// Where an operation is in its life; only the backend changes it.
+enum class OpState : std::uint8_t { idle, in_flight, cancelling };
+
+struct Operation;
+
+/// Called once per operation, on the loop thread, with the result (>= 0, or -errno).
+using CompletionFunction = void (*)(Operation& operation, std::int32_t result);
+
+/// One I/O request. Fill the fields for `code`, set `on_complete`, then submit it to a backend.
+struct Operation : detail::HeapNode {
+  OpCode code = OpCode::nop;
+  OpState state = OpState::idle;
+  int fd = -1;
+  void* buffer = nullptr;
+  std::uint32_t length = 0;
+  int flags = 0;                   ///< recv/send flags, accept4 flags
+  std::uint32_t poll_events = 0;   ///< POLLIN/POLLOUT... for `poll`
+  std::uint64_t offset = static_cast<std::uint64_t>(-1);  ///< -1: the file position
+  sockaddr* address = nullptr;     ///< connect target, or accept's peer address out
+  socklen_t address_length = 0;    ///< in for connect; in/out for accept
+  __kernel_timespec timeout{};     ///< relative duration for `timeout`
+  CompletionFunction on_complete = nullptr;
+  void* user_data = nullptr;       ///< free for the submitter
+
+  // Backend bookkeeping (epoll: which list holds the operation, its links, its deadline).
+  std::uint8_t backend_slot = 0;
+  bool backend_connect_started = false;
+  Operation* backend_next = nullptr;
+  Operation* backend_previous = nullptr;
+  std::int64_t backend_deadline_ns = 0;
+
+  [[nodiscard]] bool in_flight() const noexcept { return state != OpState::idle; }
+};
+
+}  // namespace ringloop::io

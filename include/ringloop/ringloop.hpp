@@ -1,0 +1,15 @@
+#pragma once
+// Everything a ringloop user needs: the loop, tasks, futures, sleeping, cancellation, and
+// awaitable descriptor operations.
+
+#include <ringloop/io/backend.hpp>
+#include <ringloop/io/operation.hpp>
+#include <ringloop/runtime/clock.hpp>
+#include <ringloop/runtime/errors.hpp>
+#include <ringloop/runtime/future.hpp>
+#include <ringloop/runtime/handle.hpp>
+#include <ringloop/runtime/io_operation.hpp>
+#include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/sleep.hpp>
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/runtime/task_handle.hpp>

@@ -1,0 +1,212 @@
+#pragma once
+// Futures: a result that will be set later, awaitable by any number of tasks, with done callbacks
+// (asyncio.Future). FutureBase is shared by Future<T> and spawned tasks.
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ringloop/detail/ref_counted.hpp>
+#include <ringloop/runtime/errors.hpp>
+#include <ringloop/runtime/handle.hpp>
+#include <ringloop/runtime/ready_queue.hpp>
+
+namespace ringloop {
+class Loop;
+}
+
+namespace ringloop::detail {
+
+class TaskStateBase;
+class FutureBase;
+extern constinit thread_local TaskStateBase* running_task;
+
+/// What a suspended task is waiting on. The task's cancel() calls cancel_wait(), which must make
+/// sure the task is woken (now, or when the backend confirms the cancellation).
+class Suspension {
+ public:
+  virtual void cancel_wait() = 0;
+
+ protected:
+  ~Suspension() = default;
+};
+
+/// The running task, or LoopError naming `what` was awaited outside a ringloop task.
+TaskStateBase& require_running_task(const char* what);
+
+/// A task waiting for a future; lives in the awaiting coroutine's frame.
+class FutureWaiter final : public Suspension {
+ public:
+  FutureWaiter() = default;
+  FutureWaiter(const FutureWaiter&) = delete;
+  FutureWaiter& operator=(const FutureWaiter&) = delete;
+  ~FutureWaiter();
+  void cancel_wait() override;
+
+  FutureBase* future = nullptr;
+  TaskStateBase* task = nullptr;
+  FutureWaiter* next = nullptr;
+  FutureWaiter* previous = nullptr;
+  std::uint32_t order = 0;  // registration order among the future's waiters and callbacks
+  bool linked = false;
+};
+
+/// State shared by a future's handles and its awaiters. Single-threaded: its loop's thread only.
+class FutureBase : public RefCounted {
+ public:
+  enum class Status : std::uint8_t { pending, finished, failed, cancelled };
+
+  explicit FutureBase(Loop& loop);
+  ~FutureBase() override;
+
+  [[nodiscard]] Status status() const noexcept { return status_; }
+  [[nodiscard]] bool done() const noexcept { return status_ != Status::pending; }
+  [[nodiscard]] bool cancelled() const noexcept { return status_ == Status::cancelled; }
+  [[nodiscard]] Loop* loop() const noexcept { return loop_; }
+
+  /// Future: cancels it and wakes its waiters. Task: asks it to stop (see TaskStateBase).
+  virtual bool cancel();
+  /// Stores a failure; InvalidStateError when already done.
+  void set_exception(std::exception_ptr error);
+  /// The stored failure (null when finished); CancelledError / InvalidStateError otherwise.
+  std::exception_ptr exception();
+  /// Throws what result() would throw for a non-successful state; marks the outcome retrieved.
+  void check_result();
+  /// Runs `callback` (holding one reference, which this takes) via the loop once done.
+  void add_done_callback(CallbackBase* callback);
+
+  void add_waiter(FutureWaiter& waiter) noexcept;
+  void remove_waiter(FutureWaiter& waiter) noexcept;
+  /// For error messages and the exception handler: "future" or "task 'name'".
+  [[nodiscard]] virtual std::string describe_owner() const;
+
+ protected:
+  /// Marks the outcome, wakes every waiter and schedules the done callbacks.
+  void complete(Status status);
+  /// Marks a future whose loop is closing as cancelled without waking anything.
+  void abandon_outcome() noexcept;
+  void require_pending(const char* operation) const;
+  std::exception_ptr error_;
+  bool retrieved_ = false;
+
+ private:
+  friend class ringloop::Loop;
+  friend struct LoopAccess;
+  Loop* loop_;
+  Status status_ = Status::pending;
+  FutureWaiter* waiters_ = nullptr;
+  FutureWaiter* last_waiter_ = nullptr;
+  // Done callbacks with their registration order: asyncio resumes awaiters and runs callbacks
+  // in the one order they were registered, and so do we.
+  struct DoneCallback {
+    CallbackBase* callback;
+    std::uint32_t order;
+  };
+  std::vector<DoneCallback> callbacks_;
+  std::uint32_t next_order_ = 0;
+  // The loop's list of live futures, so a closing loop can detach the ones that outlive it.
+  FutureBase* live_next_ = nullptr;
+  FutureBase* live_previous_ = nullptr;
+};
+
+/// Storage for a future's value; empty for void.
+template <class T>
+struct ValueSlot {
+  std::optional<T> value;
+  /// The value for an awaiter: copied when T is copyable (several awaiters may read it), else moved.
+  T take_for_awaiter() {
+    if constexpr (std::is_copy_constructible_v<T>) {
+      return *value;
+    } else {
+      return std::move(*value);
+    }
+  }
+};
+template <>
+struct ValueSlot<void> {
+  void take_for_awaiter() const noexcept {}
+};
+
+/// co_await on a future or a task handle. A done future gives its outcome without suspending;
+/// otherwise the awaiting task waits, and cancelling it cancels the awaited future or task
+/// (asyncio semantics; use shield() to protect it).
+template <class T>
+class FutureAwaiter {
+ public:
+  FutureAwaiter(FutureBase* future, ValueSlot<T>* slot) noexcept : future_(future), slot_(slot) {}
+  bool await_ready() const noexcept { return future_->done(); }
+  bool await_suspend(std::coroutine_handle<> awaiting);
+  T await_resume();
+
+ private:
+  FutureBase* future_;
+  ValueSlot<T>* slot_;
+  FutureWaiter waiter_;
+  bool waited_ = false;
+};
+
+}  // namespace ringloop::detail
+
+namespace ringloop {
+
+/// A value that becomes available later (asyncio.Future): set_result / set_exception / cancel on
+/// one side, co_await / result() / add_done_callback on the other. Copies share one state.
+template <class T = void>
+class Future {
+ public:
+  /// A pending future on the current thread's loop.
+  Future();
+  /// A pending future on `loop`.
+  explicit Future(Loop& loop);
+
+  [[nodiscard]] bool done() const noexcept { return state_->done(); }
+  [[nodiscard]] bool cancelled() const noexcept { return state_->cancelled(); }
+  /// Cancels a pending future, waking its awaiters with CancelledError. False if already done.
+  bool cancel() { return state_->cancel(); }
+
+  template <class U = T>
+    requires(!std::is_void_v<U>)
+  void set_result(U value) {
+    state_->require_pending("set_result");
+    state_->value.emplace(std::move(value));
+    state_->finish();
+  }
+  template <class U = T>
+    requires std::is_void_v<U>
+  void set_result() {
+    state_->require_pending("set_result");
+    state_->finish();
+  }
+  /// Fails the future; InvalidStateError when already done.
+  void set_exception(std::exception_ptr error) { state_->set_exception(std::move(error)); }
+
+  /// The value; rethrows the failure, CancelledError if cancelled, InvalidStateError if pending.
+  std::add_lvalue_reference_t<T> result() {
+    state_->check_result();
+    if constexpr (!std::is_void_v<T>) return *state_->value;
+  }
+  /// The failure (null if it finished), CancelledError if cancelled, InvalidStateError if pending.
+  std::exception_ptr exception() { return state_->exception(); }
+
+  /// Calls `callback(Future<T>&)` through the loop once the future is done (at once if it is).
+  template <class F>
+  void add_done_callback(F&& callback);
+
+  detail::FutureAwaiter<T> operator co_await() const noexcept {
+    return detail::FutureAwaiter<T>(state_.get(), state_.get());
+  }
+
+ private:
+  struct State final : detail::FutureBase, detail::ValueSlot<T> {
+    using FutureBase::FutureBase;
+    using FutureBase::require_pending;
+    void finish() { complete(Status::finished); }
+  };
+  detail::IntrusivePtr<State> state_;
+};
+
+}  // namespace ringloop

@@ -1,0 +1,187 @@
+#pragma once
+// The event loop: one per thread, single-threaded by construction. Runs tasks and callbacks from an
+// intrusive ready queue, fires timers from a heap, and reaps I/O completions from its backend.
+// Other threads come in through one door only: call_soon_threadsafe().
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ringloop/io/backend.hpp>
+#include <ringloop/runtime/clock.hpp>
+#include <ringloop/runtime/handle.hpp>
+#include <ringloop/runtime/ready_queue.hpp>
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/runtime/timer_heap.hpp>
+
+namespace ringloop {
+
+template <class T>
+class TaskHandle;
+class TaskRef;
+class Loop;
+
+namespace detail {
+class FutureBase;
+class TaskStateBase;
+struct LoopAccess;
+}  // namespace detail
+
+/// What the loop reports to its exception handler.
+struct ExceptionContext {
+  std::string message;           ///< what happened, e.g. "Task exception was never retrieved"
+  std::exception_ptr exception;  ///< the error; null for warnings (debug-mode slow steps)
+  std::string task_name;         ///< the task concerned, empty when none
+};
+
+/// Receives errors nobody else could (asyncio's loop.set_exception_handler).
+using ExceptionHandler = std::function<void(Loop&, const ExceptionContext&)>;
+
+/// How a loop is built. Every field has a default that suits production use.
+struct LoopOptions {
+  /// Reactor. Unset: RINGLOOP_BACKEND (uring|epoll) if set, else io_uring when the probe passes,
+  /// else epoll. A forced io_uring that cannot run throws io::BackendUnavailable (no silent
+  /// fallback: a slow loop should never pass for a fast one).
+  std::optional<io::BackendKind> backend;
+  /// Debug mode: warn about steps slower than slow_callback_duration. Unset: RINGLOOP_DEBUG=1.
+  /// Costs two clock reads per step, so it is off by default.
+  std::optional<bool> debug;
+  /// Threshold for debug-mode slow-step warnings (asyncio's default: 100 ms).
+  Duration slow_callback_duration = std::chrono::milliseconds(100);
+  /// Ring sizes and other backend settings.
+  io::BackendOptions backend_options;
+};
+
+/// Counters for tests and benchmarks.
+struct LoopStats {
+  std::uint64_t iterations = 0;       ///< run_once() calls
+  std::uint64_t steps = 0;            ///< task steps and callbacks run
+  std::uint64_t remote_callbacks = 0; ///< callbacks received through call_soon_threadsafe
+  std::uint64_t remote_wakeups = 0;   ///< times a foreign thread had to wake the sleeping loop
+};
+
+class Loop {
+ public:
+  explicit Loop(LoopOptions options = {});
+  /// Cancels in-flight I/O and waits for the kernel to let go of it, reports and destroys tasks
+  /// still pending ("Task was destroyed but it is pending"), frees pending callbacks.
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  /// The loop of this thread (the most recently created one still alive); LoopError if none.
+  static Loop& current();
+  /// Like current(), but null when this thread has no loop.
+  static Loop* current_or_null() noexcept;
+
+  /// Runs `task` as a task of this loop until it completes; returns its value or rethrows.
+  template <class T>
+  T run_until_complete(Task<T> task);
+  /// Runs the loop until the spawned `task` completes; returns its value or rethrows.
+  template <class T>
+  T run_until_complete(TaskHandle<T> task);
+  /// Runs iterations until stop() is called.
+  void run_forever();
+  /// Makes run_forever() return after the current iteration (or after one iteration, if called
+  /// while the loop is not running).
+  void stop() noexcept { stopping_ = true; }
+  [[nodiscard]] bool is_running() const noexcept { return running_; }
+
+  /// Spawns `task` as a new task of this loop (asyncio.create_task); `name` defaults to Task-N.
+  template <class T>
+  TaskHandle<T> spawn(Task<T> task, std::string name = {});
+  /// Pending tasks of this loop.
+  [[nodiscard]] std::vector<TaskRef> all_tasks() const;
+  /// Cancels every pending task and runs the loop until they have all finished, reporting
+  /// failures other than cancellation to the exception handler (what run() does at the end).
+  void shutdown_tasks();
+
+  /// Runs `callback()` in the next iteration.
+  template <class F>
+  Handle call_soon(F&& callback) {
+    auto* entry = detail::make_callback(this, std::forward<F>(callback));
+    Handle handle(entry);
+    entry->add_ref();  // the ready queue's reference
+    ready_.push(entry);
+    return handle;
+  }
+  /// Runs `callback()` once `delay` has passed.
+  template <class F>
+  Handle call_later(Duration delay, F&& callback) {
+    return call_at(time() + delay, std::forward<F>(callback));
+  }
+  /// Runs `callback()` at `when` (loop time).
+  template <class F>
+  Handle call_at(TimePoint when, F&& callback) {
+    auto* entry = detail::make_callback(this, std::forward<F>(callback));
+    Handle handle(entry);
+    entry->add_ref();  // the timer heap's reference
+    timers_.add(*entry, when);
+    return handle;
+  }
+  /// Runs `callback()` on the loop thread soon; callable from any thread; wakes a sleeping loop.
+  template <class F>
+  void call_soon_threadsafe(F&& callback) {
+    post_from_other_thread(detail::make_callback(this, std::forward<F>(callback)));
+  }
+
+  /// Monotonic loop time.
+  [[nodiscard]] TimePoint time() const noexcept { return Clock::now(); }
+
+  [[nodiscard]] io::Backend& backend() noexcept { return *backend_; }
+  /// "uring" or "epoll".
+  [[nodiscard]] std::string_view backend_name() const noexcept { return backend_->name(); }
+  [[nodiscard]] bool debug() const noexcept { return debug_; }
+  [[nodiscard]] LoopStats stats() const noexcept;
+
+  /// Replaces the exception handler; an empty function restores the default (one line on stderr).
+  void set_exception_handler(ExceptionHandler handler);
+  /// Passes `context` to the exception handler; never throws.
+  void call_exception_handler(const ExceptionContext& context) noexcept;
+  /// Writes `context` as one line on stderr.
+  static void default_exception_handler(const ExceptionContext& context);
+
+ private:
+  friend struct detail::LoopAccess;
+
+  void run_once();
+  void take_remote_callbacks();
+  void wait_for_io();
+  void fire_due_timers();
+  void run_ready();
+  void run_step(detail::Runnable& step);
+  void post_from_other_thread(detail::CallbackBase* callback);
+
+  std::unique_ptr<io::Backend> backend_;
+  detail::ReadyQueue ready_;
+  detail::TimerHeap timers_;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool debug_ = false;
+  Duration slow_callback_duration_;
+  ExceptionHandler exception_handler_;
+  LoopStats stats_;
+  Loop* previous_on_thread_ = nullptr;
+
+  // Live futures and tasks (to detach them if they outlive the loop) and pending tasks.
+  detail::FutureBase* live_futures_ = nullptr;
+  detail::TaskStateBase* pending_tasks_ = nullptr;
+  std::size_t pending_task_count_ = 0;
+
+  // The thread-safe door. `sleeping_` is set while the loop waits in the backend; a poster wakes
+  // the backend only if it is the first to see it set, so a burst of posts costs one wake-up.
+  std::mutex remote_mutex_;
+  std::vector<detail::CallbackBase*> remote_callbacks_;
+  std::vector<detail::CallbackBase*> remote_batch_;
+  std::atomic<bool> remote_pending_{false};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<std::uint64_t> remote_wakeups_{0};
+};
+
+}  // namespace ringloop

@@ -1,0 +1,167 @@
+#pragma once
+// Spawned tasks as users see them (asyncio.Task): spawn(), TaskHandle<T>, TaskRef, current_task(),
+// all_tasks(), and the loop members that need them.
+
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <ringloop/runtime/future.hpp>
+#include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/runtime/task_state.hpp>
+
+namespace ringloop {
+
+/// A spawned task of any result type: name, state, cancellation. Copies refer to the same task.
+class TaskRef {
+ public:
+  TaskRef() = default;
+  explicit TaskRef(detail::TaskStateBase* state) : state_(state) {}
+
+  explicit operator bool() const noexcept { return static_cast<bool>(state_); }
+  /// The name given to spawn(), or "Task-N".
+  [[nodiscard]] std::string name() const { return state_->name(); }
+  [[nodiscard]] bool done() const noexcept { return state_->done(); }
+  [[nodiscard]] bool cancelled() const noexcept { return state_->cancelled(); }
+  /// Requests cancellation (see TaskStateBase::cancel); false if the task is already done.
+  bool cancel() { return state_->cancel(); }
+  /// Whether cancel() was called and CancelledError has not been raised in the task yet.
+  [[nodiscard]] bool cancelling() const noexcept { return state_->cancel_requested(); }
+  /// The task's failure (null if it succeeded); CancelledError if cancelled, InvalidStateError
+  /// if still pending. Marks the failure as retrieved.
+  std::exception_ptr exception() { return state_->exception(); }
+  /// Calls `callback(TaskRef&)` through the loop once the task is done.
+  template <class F>
+  void add_done_callback(F&& callback) {
+    state_->add_done_callback(detail::make_callback(
+        state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
+          callback(self);
+        }));
+  }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept {
+    return a.state_ == b.state_;
+  }
+
+ protected:
+  detail::IntrusivePtr<detail::TaskStateBase> state_;
+};
+
+/// A spawned task producing T: everything TaskRef offers plus result() and co_await.
+template <class T = void>
+class TaskHandle : public TaskRef {
+ public:
+  TaskHandle() = default;
+  explicit TaskHandle(detail::TaskState<T>* state) : TaskRef(state), typed_(state) {}
+
+  /// The value; rethrows the task's exception, CancelledError if it was cancelled,
+  /// InvalidStateError if it is still running.
+  std::add_lvalue_reference_t<T> result() {
+    typed_->check_result();
+    if constexpr (!std::is_void_v<T>) return *typed_->value;
+  }
+  /// Calls `callback(TaskHandle<T>&)` through the loop once the task is done.
+  template <class F>
+  void add_done_callback(F&& callback) {
+    state_->add_done_callback(detail::make_callback(
+        state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
+          callback(self);
+        }));
+  }
+  /// Waits for the task; gives its value or rethrows. Cancelling the awaiting task cancels this one.
+  detail::FutureAwaiter<T> operator co_await() const noexcept {
+    return detail::FutureAwaiter<T>(typed_, typed_);
+  }
+
+ private:
+  detail::TaskState<T>* typed_ = nullptr;  // same object as state_
+};
+
+/// Spawns `task` on the current thread's loop (asyncio.create_task).
+template <class T>
+TaskHandle<T> spawn(Task<T> task, std::string name = {}) {
+  return Loop::current().spawn(std::move(task), std::move(name));
+}
+
+/// The task running now on this thread; empty outside a task.
+TaskRef current_task() noexcept;
+/// Pending tasks of the current thread's loop.
+std::vector<TaskRef> all_tasks();
+
+template <class T>
+TaskHandle<T> Loop::spawn(Task<T> task, std::string name) {
+  return TaskHandle<T>(new detail::TaskState<T>(*this, std::move(name), std::move(task)));
+}
+
+template <class T>
+T Loop::run_until_complete(TaskHandle<T> task) {
+  task.add_done_callback([this](TaskHandle<T>&) { stop(); });
+  run_forever();
+  if (!task.done()) {
+    throw LoopError("event loop stopped before the task '" + task.name() + "' completed");
+  }
+  if constexpr (std::is_void_v<T>) {
+    task.result();
+  } else {
+    return std::move(task.result());
+  }
+}
+
+template <class T>
+T Loop::run_until_complete(Task<T> task) {
+  return run_until_complete(spawn(std::move(task)));
+}
+
+/// Creates a loop, runs `main` to completion, cancels the tasks left over and closes the loop;
+/// returns main's value or rethrows its exception (asyncio.run).
+template <class T>
+T run(Task<T> main, LoopOptions options = {}) {
+  Loop loop(std::move(options));
+  struct ShutdownAtExit {
+    Loop& loop;
+    ~ShutdownAtExit() { loop.shutdown_tasks(); }
+  } shutdown{loop};
+  return loop.run_until_complete(std::move(main));
+}
+
+// Future members that need the loop's definition.
+template <class T>
+Future<T>::Future() : Future(Loop::current()) {}
+
+template <class T>
+Future<T>::Future(Loop& loop) : state_(new State(loop)) {}
+
+template <class T>
+template <class F>
+void Future<T>::add_done_callback(F&& callback) {
+  state_->add_done_callback(detail::make_callback(
+      state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
+        callback(self);
+      }));
+}
+
+}  // namespace ringloop
+
+namespace ringloop::detail {
+
+template <class T>
+bool FutureAwaiter<T>::await_suspend(std::coroutine_handle<> awaiting) {
+  TaskStateBase& task = require_running_task("co_await on a future or task");
+  waited_ = true;
+  if (task.cancel_requested()) return false;
+  waiter_.future = future_;
+  waiter_.task = &task;
+  future_->add_waiter(waiter_);
+  task.suspend(&waiter_, awaiting);
+  return true;
+}
+
+template <class T>
+T FutureAwaiter<T>::await_resume() {
+  if (waited_) running_task->throw_if_cancel_requested();
+  future_->check_result();
+  return slot_->take_for_awaiter();
+}
+
+}  // namespace ringloop::detail

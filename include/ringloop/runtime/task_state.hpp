@@ -1,0 +1,110 @@
+#pragma once
+// The state of a spawned task (asyncio.Task): the root coroutine, where it is suspended, its
+// cancellation request, and its outcome as a future. Internal to ringloop; users hold TaskHandle.
+
+#include <coroutine>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <ringloop/runtime/future.hpp>
+#include <ringloop/runtime/ready_queue.hpp>
+#include <ringloop/runtime/task.hpp>
+
+namespace ringloop::detail {
+
+class TaskStateBase : public FutureBase, public Runnable {
+ public:
+  TaskStateBase(Loop& loop, std::string name, std::coroutine_handle<> root);
+
+  /// Requests cancellation: the task's current (or next) suspension raises CancelledError. What it
+  /// waits on is cancelled too (timer removed, I/O cancelled in the backend, awaited task or future
+  /// cancelled). Returns false if the task is already done.
+  bool cancel() override;
+
+  [[nodiscard]] std::string name() const;
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_; }
+
+  /// Consumes a pending cancellation request by throwing CancelledError at the current await.
+  void throw_if_cancel_requested() {
+    if (cancel_requested_) {
+      cancel_requested_ = false;
+      throw CancelledError{};
+    }
+  }
+
+  /// Records where the task is parked and on what (null: nothing to cancel, e.g. yield_now).
+  void suspend(Suspension* on, std::coroutine_handle<> resume_point) noexcept {
+    suspension_ = on;
+    resume_point_ = resume_point;
+  }
+  /// Makes a suspended task runnable in the next loop iteration.
+  void wake() noexcept {
+    suspension_ = nullptr;
+    if (!queued_) {
+      queued_ = true;
+      ready_->push(this);
+    }
+  }
+  /// The trampoline: the next coroutine frame this task's runner resumes.
+  void set_next(std::coroutine_handle<> next) noexcept { next_ = next; }
+  void root_finished() noexcept { root_finished_ = true; }
+
+  ~TaskStateBase() override;
+  void run() final;
+  void discard() noexcept final { queued_ = false; }
+  [[nodiscard]] std::string describe() const final;
+  [[nodiscard]] std::string describe_owner() const final;
+  /// The loop is closing with this task pending: destroy the coroutine, mark the task cancelled.
+  void abandon() noexcept;
+
+  // The loop's list of pending tasks (all_tasks()).
+  TaskStateBase* pending_next = nullptr;
+  TaskStateBase* pending_previous = nullptr;
+
+ protected:
+  /// Moves the root coroutine's value or exception into this future's storage; returns whether
+  /// it finished, failed or was cancelled.
+  virtual Status take_root_outcome() = 0;
+  virtual void destroy_root() noexcept = 0;
+  /// Stores an exception from the root coroutine: CancelledError means cancelled.
+  Status store_failure(std::exception_ptr error);
+
+ private:
+  void finish(Status status);
+
+  ReadyQueue* ready_;
+  std::coroutine_handle<> resume_point_;
+  std::coroutine_handle<> next_;
+  Suspension* suspension_ = nullptr;
+  std::uint64_t id_;
+  std::string name_;
+  bool cancel_requested_ = false;
+  bool queued_ = false;
+  bool started_ = false;
+  bool root_finished_ = false;
+};
+
+template <class T>
+class TaskState final : public TaskStateBase, public ValueSlot<T> {
+ public:
+  TaskState(Loop& loop, std::string name, Task<T> body)
+      : TaskStateBase(loop, std::move(name), checked(body).coroutine()), body_(std::move(body)) {}
+
+ private:
+  static Task<T>& checked(Task<T>& body) {
+    if (!body.valid()) throw InvalidStateError("spawn() of an empty ringloop::Task");
+    return body;
+  }
+  Status take_root_outcome() override {
+    auto& promise = body_.coroutine().promise();
+    if (promise.exception_) return store_failure(promise.exception_);
+    if constexpr (!std::is_void_v<T>) this->value.emplace(std::move(*promise.value_));
+    return Status::finished;
+  }
+  void destroy_root() noexcept override { body_ = Task<T>(); }
+  Task<T> body_;
+};
+
+}  // namespace ringloop::detail

@@ -1,0 +1,362 @@
+#include "epoll_backend.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace ringloop::io {
+namespace {
+
+enum Slot : std::uint8_t { kNowhere = 0, kSubmitted, kParked, kTimed, kFinishing };
+
+std::int64_t monotonic_ns() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+std::uint32_t interest(const Operation& operation) noexcept {
+  switch (operation.code) {
+    case OpCode::read:
+    case OpCode::recv:
+    case OpCode::accept:
+      return EPOLLIN;
+    case OpCode::write:
+    case OpCode::send:
+    case OpCode::connect:
+      return EPOLLOUT;
+    case OpCode::poll:
+      return operation.poll_events;
+    default:
+      return 0;
+  }
+}
+
+// Runs a system call, retrying EINTR; returns the result or -errno.
+template <class Call>
+std::int32_t retry_interrupted(Call call) noexcept {
+  for (;;) {
+    const auto result = call();
+    if (result >= 0) return static_cast<std::int32_t>(result);
+    if (errno != EINTR) return -errno;
+  }
+}
+
+}  // namespace
+
+void EpollBackend::OperationList::push_back(Operation& operation) noexcept {
+  operation.backend_next = nullptr;
+  operation.backend_previous = tail;
+  if (tail) {
+    tail->backend_next = &operation;
+  } else {
+    head = &operation;
+  }
+  tail = &operation;
+}
+
+void EpollBackend::OperationList::remove(Operation& operation) noexcept {
+  if (operation.backend_previous) {
+    operation.backend_previous->backend_next = operation.backend_next;
+  } else {
+    head = operation.backend_next;
+  }
+  if (operation.backend_next) {
+    operation.backend_next->backend_previous = operation.backend_previous;
+  } else {
+    tail = operation.backend_previous;
+  }
+  operation.backend_next = operation.backend_previous = nullptr;
+}
+
+EpollBackend::EpollBackend() {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    const int error = errno;
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::system_category(), "eventfd for the epoll wake-up");
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) < 0) {
+    const int error = errno;
+    ::close(wake_fd_);
+    ::close(epoll_fd_);
+    throw std::system_error(error, std::system_category(), "epoll_ctl(ADD) of the wake-up eventfd");
+  }
+  events_.resize(256);
+  finished_.reserve(64);
+}
+
+EpollBackend::~EpollBackend() {
+  ::close(wake_fd_);
+  ::close(epoll_fd_);
+}
+
+EpollBackend::Descriptor& EpollBackend::descriptor(int fd) {
+  if (static_cast<std::size_t>(fd) >= descriptors_.size()) {
+    descriptors_.resize(static_cast<std::size_t>(fd) + 64);
+  }
+  Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
+  if (!state.known) {
+    // Readiness-then-syscall needs non-blocking descriptors, as libuv and asyncio require too.
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    state.known = true;
+  }
+  return state;
+}
+
+void EpollBackend::submit(Operation& operation) {
+  operation.state = OpState::in_flight;
+  operation.backend_slot = kSubmitted;
+  operation.backend_connect_started = false;
+  submitted_.push_back(operation);
+  ++in_flight_;
+  ++stats_.submitted;
+}
+
+void EpollBackend::cancel(Operation& operation) {
+  if (operation.state != OpState::in_flight) return;
+  switch (operation.backend_slot) {
+    case kSubmitted:
+      submitted_.remove(operation);
+      break;
+    case kParked:
+      descriptors_[static_cast<std::size_t>(operation.fd)].parked.remove(operation);
+      break;
+    case kTimed:
+      timeouts_.erase(&operation);
+      break;
+    default:
+      return;  // already finishing: its real result wins
+  }
+  operation.state = OpState::cancelling;
+  finish(operation, -ECANCELED);
+}
+
+void EpollBackend::finish(Operation& operation, std::int32_t result) {
+  operation.backend_slot = kFinishing;
+  finished_.push_back({&operation, result});
+}
+
+// Performs the operation's system call without blocking. Returns false when it would block.
+bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
+  const int fd = operation.fd;
+  switch (operation.code) {
+    case OpCode::nop:
+      result = 0;
+      return true;
+    case OpCode::read:
+      result = retry_interrupted([&] {
+        return operation.offset == static_cast<std::uint64_t>(-1)
+                   ? ::read(fd, operation.buffer, operation.length)
+                   : ::pread(fd, operation.buffer, operation.length,
+                             static_cast<off_t>(operation.offset));
+      });
+      break;
+    case OpCode::write:
+      result = retry_interrupted([&] {
+        return operation.offset == static_cast<std::uint64_t>(-1)
+                   ? ::write(fd, operation.buffer, operation.length)
+                   : ::pwrite(fd, operation.buffer, operation.length,
+                              static_cast<off_t>(operation.offset));
+      });
+      break;
+    case OpCode::recv:
+      result = retry_interrupted(
+          [&] { return ::recv(fd, operation.buffer, operation.length, operation.flags | MSG_DONTWAIT); });
+      break;
+    case OpCode::send:
+      result = retry_interrupted([&] {
+        return ::send(fd, operation.buffer, operation.length,
+                      operation.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+      });
+      break;
+    case OpCode::accept:
+      result = retry_interrupted([&] {
+        return ::accept4(fd, operation.address,
+                         operation.address ? &operation.address_length : nullptr, operation.flags);
+      });
+      break;
+    case OpCode::connect:
+      if (!operation.backend_connect_started) {
+        operation.backend_connect_started = true;
+        result = retry_interrupted(
+            [&] { return ::connect(fd, operation.address, operation.address_length); });
+        if (result == -EINPROGRESS) return false;
+      } else {
+        int error = 0;
+        socklen_t length = sizeof error;
+        if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
+        result = -error;
+      }
+      break;
+    case OpCode::poll: {
+      pollfd entry{fd, static_cast<short>(operation.poll_events), 0};
+      result = retry_interrupted([&] { return ::poll(&entry, 1, 0); });
+      if (result == 0) return false;
+      if (result > 0) result = entry.revents;
+      return true;
+    }
+    case OpCode::close:
+    case OpCode::timeout:
+      return true;  // handled by start()
+  }
+  return result != -EAGAIN && result != -EWOULDBLOCK;
+}
+
+void EpollBackend::park(Operation& operation) {
+  Descriptor& state = descriptor(operation.fd);
+  if (!state.registered && state.pollable) {
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.data.fd = operation.fd;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, operation.fd, &event) == 0 || errno == EEXIST) {
+      state.registered = true;
+    } else if (errno == EPERM) {
+      state.pollable = false;  // regular file: always "ready", so attempts never wait
+    } else {
+      finish(operation, -errno);
+      return;
+    }
+  }
+  if (!state.pollable) {
+    // Cannot wait on it; report what the system call said rather than waiting forever.
+    finish(operation, -EAGAIN);
+    return;
+  }
+  operation.backend_slot = kParked;
+  state.parked.push_back(operation);
+}
+
+void EpollBackend::perform_close(Operation& operation) {
+  const int fd = operation.fd;
+  if (fd >= 0 && static_cast<std::size_t>(fd) < descriptors_.size()) {
+    Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
+    if (state.registered) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    // Unlike io_uring, a parked operation would wait forever on a closed descriptor.
+    while (Operation* parked = state.parked.head) {
+      state.parked.remove(*parked);
+      parked->state = OpState::cancelling;
+      finish(*parked, -ECANCELED);
+    }
+    state = Descriptor{};
+  }
+  // close(2) must not be retried on EINTR: the descriptor is gone either way on Linux.
+  finish(operation, ::close(fd) == 0 ? 0 : -errno);
+}
+
+void EpollBackend::start(Operation& operation) {
+  if (operation.code == OpCode::close) {
+    perform_close(operation);
+    return;
+  }
+  if (operation.code == OpCode::timeout) {
+    operation.backend_deadline_ns = monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 +
+                                    operation.timeout.tv_nsec;
+    operation.backend_slot = kTimed;
+    timeouts_.push(&operation);
+    return;
+  }
+  if (operation.fd >= 0 && operation.code != OpCode::nop) descriptor(operation.fd);
+  std::int32_t result = 0;
+  if (attempt(operation, result)) {
+    finish(operation, result);
+  } else {
+    park(operation);
+  }
+}
+
+void EpollBackend::on_ready(int fd, std::uint32_t events) {
+  if (fd == wake_fd_) {
+    std::uint64_t count;
+    [[maybe_unused]] const auto drained = ::read(wake_fd_, &count, sizeof count);
+    return;
+  }
+  if (static_cast<std::size_t>(fd) >= descriptors_.size()) return;
+  Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
+  const bool failed = events & (EPOLLERR | EPOLLHUP);
+  Operation* operation = state.parked.head;
+  while (operation) {
+    Operation* next = operation->backend_next;
+    if (failed || (interest(*operation) & events) || (events & EPOLLRDHUP)) {
+      std::int32_t result = 0;
+      if (attempt(*operation, result)) {
+        state.parked.remove(*operation);
+        finish(*operation, result);
+      }
+    }
+    operation = next;
+  }
+}
+
+int EpollBackend::wait_for_events(std::optional<std::chrono::nanoseconds> timeout) {
+  if (!timeouts_.empty()) {
+    const auto until_first = std::chrono::nanoseconds(
+        std::max<std::int64_t>(0, timeouts_.top()->backend_deadline_ns - monotonic_ns()));
+    if (!timeout || until_first < *timeout) timeout = until_first;
+  }
+  ++stats_.system_calls;
+  const int capacity = static_cast<int>(events_.size());
+  if (!timeout) return ::epoll_wait(epoll_fd_, events_.data(), capacity, -1);
+  timespec limit{static_cast<time_t>(timeout->count() / 1'000'000'000),
+                 static_cast<long>(timeout->count() % 1'000'000'000)};
+  int ready = ::epoll_pwait2(epoll_fd_, events_.data(), capacity, &limit, nullptr);
+  if (ready < 0 && errno == ENOSYS) {
+    // Kernels before 5.11: millisecond resolution, rounded up so a timer is never early.
+    const auto milliseconds = (timeout->count() + 999'999) / 1'000'000;
+    ready = ::epoll_wait(epoll_fd_, events_.data(), capacity, static_cast<int>(milliseconds));
+  }
+  return ready;
+}
+
+void EpollBackend::expire_timeouts() {
+  if (timeouts_.empty()) return;
+  const std::int64_t now = monotonic_ns();
+  while (!timeouts_.empty() && timeouts_.top()->backend_deadline_ns <= now) {
+    finish(*timeouts_.pop(), -ETIME);
+  }
+}
+
+std::size_t EpollBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
+  while (Operation* operation = submitted_.head) {
+    submitted_.remove(*operation);
+    start(*operation);
+  }
+  if (!finished_.empty()) timeout = std::chrono::nanoseconds(0);
+  const int ready = wait_for_events(timeout);
+  if (ready < 0 && errno != EINTR) {
+    throw std::system_error(errno, std::system_category(), "epoll_wait");
+  }
+  for (int i = 0; i < ready; ++i) on_ready(events_[static_cast<std::size_t>(i)].data.fd, events_[static_cast<std::size_t>(i)].events);
+  if (ready == static_cast<int>(events_.size())) events_.resize(events_.size() * 2);
+  expire_timeouts();
+  // Index loop: a completion may cancel another operation, which appends to finished_.
+  std::size_t delivered = 0;
+  for (std::size_t i = 0; i < finished_.size(); ++i) {
+    const Completion completion = finished_[i];
+    completion.operation->backend_slot = kNowhere;
+    --in_flight_;
+    ++delivered;
+    deliver(*completion.operation, completion.result);
+  }
+  finished_.clear();
+  return delivered;
+}
+
+void EpollBackend::wake() noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+}
+
+}  // namespace ringloop::io

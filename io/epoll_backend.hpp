@@ -1,0 +1,73 @@
+#pragma once
+// epoll reactor, the portable fallback. It waits for readiness and then performs the system call
+// itself, so the loop sees the same completion semantics as with io_uring. It polls the kernel
+// once per poll() call, as asyncio and libuv do: that readiness poll is the "standard" loop's cost.
+
+#include <sys/epoll.h>
+
+#include <vector>
+
+#include <ringloop/detail/intrusive_heap.hpp>
+#include <ringloop/io/backend.hpp>
+
+namespace ringloop::io {
+
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend();
+  ~EpollBackend() override;
+
+  [[nodiscard]] BackendKind kind() const noexcept override { return BackendKind::epoll; }
+  void submit(Operation& operation) override;
+  void cancel(Operation& operation) override;
+  std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) override;
+  void wake() noexcept override;
+  [[nodiscard]] std::size_t in_flight() const noexcept override { return in_flight_; }
+
+ private:
+  // An intrusive doubly linked list of operations (submitted, or parked on one descriptor).
+  struct OperationList {
+    Operation* head = nullptr;
+    Operation* tail = nullptr;
+    void push_back(Operation& operation) noexcept;
+    void remove(Operation& operation) noexcept;
+    [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
+  };
+  // What the backend knows of one descriptor number.
+  struct Descriptor {
+    OperationList parked;     // operations waiting for readiness
+    bool known = false;       // O_NONBLOCK checked
+    bool registered = false;  // in the epoll set (edge-triggered, IN|OUT|RDHUP)
+    bool pollable = true;     // false for regular files (epoll_ctl answers EPERM)
+  };
+  struct DeadlineOrder {
+    bool operator()(const Operation* a, const Operation* b) const noexcept {
+      return a->backend_deadline_ns < b->backend_deadline_ns;
+    }
+  };
+
+  Descriptor& descriptor(int fd);
+  void start(Operation& operation);
+  bool attempt(Operation& operation, std::int32_t& result);
+  void park(Operation& operation);
+  void finish(Operation& operation, std::int32_t result);
+  void perform_close(Operation& operation);
+  void on_ready(int fd, std::uint32_t events);
+  int wait_for_events(std::optional<std::chrono::nanoseconds> timeout);
+  void expire_timeouts();
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::size_t in_flight_ = 0;
+  OperationList submitted_;
+  std::vector<Descriptor> descriptors_;
+  detail::IntrusiveHeap<Operation, DeadlineOrder> timeouts_;
+  struct Completion {
+    Operation* operation;
+    std::int32_t result;
+  };
+  std::vector<Completion> finished_;
+  std::vector<epoll_event> events_;
+};
+
+}  // namespace ringloop::io

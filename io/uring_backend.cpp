@@ -1,0 +1,267 @@
+#include "uring_backend.hpp"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+namespace ringloop::io {
+namespace {
+
+// user_data values that are not operations: cancel requests and the wake-up read.
+constexpr std::uint64_t kCancelTag = 1;
+constexpr std::uint64_t kWakeTag = 2;
+
+[[noreturn]] void throw_errno(int error, const char* what) {
+  throw std::system_error(error, std::system_category(), what);
+}
+
+constexpr unsigned kFastFlags =
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+
+// Kernels before 6.1 reject DEFER_TASKRUN and before 6.0 SINGLE_ISSUER (EINVAL); try the
+// fast combination first, then COOP_TASKRUN alone (5.19), then nothing.
+int create_ring(io_uring& ring, const BackendOptions& options) {
+  const unsigned attempts[] = {kFastFlags, IORING_SETUP_COOP_TASKRUN, 0};
+  const std::uint32_t completions =
+      options.uring_completion_entries ? options.uring_completion_entries
+                                       : options.uring_entries * 4;
+  int result = -EINVAL;
+  for (unsigned flags : attempts) {
+    io_uring_params params{};
+    params.flags = flags | IORING_SETUP_CQSIZE;
+    params.cq_entries = completions;
+    result = io_uring_queue_init_params(options.uring_entries, &ring, &params);
+    if (result != -EINVAL) return result;
+  }
+  return result;
+}
+
+}  // namespace
+
+UringBackend::UringBackend(const BackendOptions& options) {
+  const int created = create_ring(ring_, options);
+  if (created < 0) {
+    throw BackendUnavailable(std::string("io_uring_queue_init failed: ") + std::strerror(-created));
+  }
+  if (!(ring_.features & IORING_FEAT_NODROP) || !(ring_.features & IORING_FEAT_EXT_ARG)) {
+    io_uring_queue_exit(&ring_);
+    throw BackendUnavailable("io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel < 5.11)");
+  }
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) {
+    const int error = errno;
+    io_uring_queue_exit(&ring_);
+    throw_errno(error, "eventfd for the io_uring wake-up");
+  }
+  deferred_.reserve(64);
+}
+
+UringBackend::~UringBackend() {
+  drain_at_shutdown();
+  io_uring_queue_exit(&ring_);
+  ::close(wake_fd_);
+}
+
+// The kernel may write into operation buffers until their completions arrive, even after the
+// ring is closed (teardown is asynchronous). Cancel everything and wait for every completion
+// before the memory can go away (TigerBeetle, Tokio do the same).
+void UringBackend::drain_at_shutdown() noexcept {
+  try {
+    if (in_flight_ == 0 && !wake_armed_) return;
+    io_uring_sqe* entry = acquire_submission_entry();
+    io_uring_prep_cancel64(entry, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(entry, kCancelTag);
+    // The wake-up read is cancelled too; its completion clears wake_armed_.
+    for (int rounds = 0; (in_flight_ > 0 || wake_armed_) && rounds < 10000; ++rounds) {
+      enter(true, nullptr);
+      move_ready_completions();
+      for (Completion& completion : deferred_) {
+        completion.operation->state = OpState::idle;
+        --in_flight_;
+      }
+      deferred_.clear();
+    }
+  } catch (...) {
+  }
+}
+
+io_uring_sqe* UringBackend::acquire_submission_entry() {
+  io_uring_sqe* entry = io_uring_get_sqe(&ring_);
+  while (entry == nullptr) {
+    // Every slot is taken: hand the batch to the kernel, then retry (liburing#396).
+    ++stats_.submit_queue_full;
+    const int submitted = io_uring_submit(&ring_);
+    if (submitted < 0) {
+      if (submitted != -EAGAIN && submitted != -EBUSY && submitted != -EINTR) {
+        throw_errno(-submitted, "io_uring_submit");
+      }
+      // Out of kernel resources or completion space: make room by moving completions out.
+      ++stats_.retried_enters;
+      enter(false, nullptr);
+      move_ready_completions();
+    }
+    entry = io_uring_get_sqe(&ring_);
+  }
+  return entry;
+}
+
+void UringBackend::prepare(io_uring_sqe* entry, Operation& operation) {
+  const auto offset = operation.offset;
+  switch (operation.code) {
+    case OpCode::nop:
+      io_uring_prep_nop(entry);
+      break;
+    case OpCode::read:
+      io_uring_prep_read(entry, operation.fd, operation.buffer, operation.length, offset);
+      break;
+    case OpCode::write:
+      io_uring_prep_write(entry, operation.fd, operation.buffer, operation.length, offset);
+      break;
+    case OpCode::recv:
+      io_uring_prep_recv(entry, operation.fd, operation.buffer, operation.length, operation.flags);
+      break;
+    case OpCode::send:
+      io_uring_prep_send(entry, operation.fd, operation.buffer, operation.length,
+                         operation.flags | MSG_NOSIGNAL);
+      break;
+    case OpCode::accept:
+      io_uring_prep_accept(entry, operation.fd, operation.address,
+                           operation.address ? &operation.address_length : nullptr,
+                           operation.flags);
+      break;
+    case OpCode::connect:
+      io_uring_prep_connect(entry, operation.fd, operation.address, operation.address_length);
+      break;
+    case OpCode::poll:
+      io_uring_prep_poll_add(entry, operation.fd, operation.poll_events);
+      break;
+    case OpCode::close:
+      io_uring_prep_close(entry, operation.fd);
+      break;
+    case OpCode::timeout:
+      io_uring_prep_timeout(entry, &operation.timeout, 0, 0);
+      break;
+  }
+  io_uring_sqe_set_data(entry, &operation);
+}
+
+void UringBackend::submit(Operation& operation) {
+  io_uring_sqe* entry = acquire_submission_entry();
+  prepare(entry, operation);
+  operation.state = OpState::in_flight;
+  ++in_flight_;
+  ++stats_.submitted;
+}
+
+void UringBackend::cancel(Operation& operation) {
+  if (operation.state != OpState::in_flight) return;
+  operation.state = OpState::cancelling;
+  io_uring_sqe* entry = acquire_submission_entry();
+  io_uring_prep_cancel64(entry, reinterpret_cast<std::uint64_t>(&operation), 0);
+  io_uring_sqe_set_data64(entry, kCancelTag);
+}
+
+void UringBackend::arm_wake_read() {
+  if (wake_armed_) return;
+  io_uring_sqe* entry = acquire_submission_entry();
+  io_uring_prep_read(entry, wake_fd_, &wake_buffer_, sizeof wake_buffer_, 0);
+  io_uring_sqe_set_data64(entry, kWakeTag);
+  wake_armed_ = true;
+}
+
+// One io_uring_enter: submits what is queued and, with `wait`, blocks for one completion or the
+// timeout. GETEVENTS is always passed so DEFER_TASKRUN work runs and parked overflow is flushed.
+void UringBackend::enter(bool wait, const __kernel_timespec* timeout) {
+  ++stats_.system_calls;
+  int result;
+  if (wait) {
+    io_uring_cqe* ignored = nullptr;
+    result = io_uring_submit_and_wait_timeout(&ring_, &ignored, 1,
+                                              const_cast<__kernel_timespec*>(timeout), nullptr);
+  } else {
+    result = io_uring_submit_and_get_events(&ring_);
+  }
+  if (result >= 0 || result == -ETIME) return;
+  if (result == -EINTR || result == -EAGAIN || result == -EBUSY) {
+    // A signal, or the kernel short of memory or CQ room: the caller reaps and comes back.
+    ++stats_.retried_enters;
+    return;
+  }
+  throw_errno(-result, "io_uring_enter");
+}
+
+// Copies every ready completion out of the ring. The copy lets submit() make room without
+// delivering completions inside itself; poll() delivers them right after.
+void UringBackend::move_ready_completions() {
+  for (;;) {
+    io_uring_cqe* cqe = nullptr;
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const std::uint64_t tag = cqe->user_data;
+      if (tag == kCancelTag) continue;  // the target's own completion carries the outcome
+      if (tag == kWakeTag) {
+        wake_armed_ = false;
+        continue;
+      }
+      deferred_.push_back({reinterpret_cast<Operation*>(tag), cqe->res});
+    }
+    io_uring_cq_advance(&ring_, seen);
+    // With IORING_FEAT_NODROP the kernel parks completions that found the ring full and sets
+    // the overflow flag; entering with GETEVENTS moves them in (man io_uring_setup.2).
+    if (!io_uring_cq_has_overflow(&ring_)) return;
+    ++stats_.overflow_flushes;
+    ++stats_.system_calls;
+    const int flushed = io_uring_get_events(&ring_);
+    if (flushed < 0 && flushed != -EINTR && flushed != -EAGAIN && flushed != -EBUSY) {
+      throw_errno(-flushed, "io_uring_enter (overflow flush)");
+    }
+  }
+}
+
+std::size_t UringBackend::dispatch_deferred() {
+  std::size_t delivered = 0;
+  // Index loop: a completion callback may submit, and submit() may append to deferred_.
+  for (std::size_t i = 0; i < deferred_.size(); ++i) {
+    Completion completion = deferred_[i];
+    --in_flight_;
+    ++delivered;
+    deliver(*completion.operation, completion.result);
+  }
+  deferred_.clear();
+  return delivered;
+}
+
+std::size_t UringBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
+  const bool blocking = !timeout || timeout->count() > 0;
+  if (!deferred_.empty()) return dispatch_deferred();
+  if (!blocking) {
+    // Nothing submitted and nothing in flight: no system call at all.
+    if (in_flight_ == 0 && io_uring_sq_ready(&ring_) == 0) return 0;
+    enter(false, nullptr);
+  } else {
+    arm_wake_read();
+    __kernel_timespec limit{};
+    if (timeout) {
+      limit.tv_sec = timeout->count() / 1'000'000'000;
+      limit.tv_nsec = timeout->count() % 1'000'000'000;
+    }
+    enter(true, timeout ? &limit : nullptr);
+  }
+  move_ready_completions();
+  return dispatch_deferred();
+}
+
+void UringBackend::wake() noexcept {
+  const std::uint64_t one = 1;
+  // A failed write means the counter is saturated, which already wakes the reader.
+  [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
+}
+
+}  // namespace ringloop::io

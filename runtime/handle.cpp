@@ -1,0 +1,31 @@
+#include <ringloop/runtime/handle.hpp>
+
+#include <ringloop/runtime/loop.hpp>
+
+#include "loop_access.hpp"
+
+namespace ringloop::detail {
+
+void CallbackBase::run() {
+  IntrusivePtr<CallbackBase> self(this);
+  release();  // the ready queue's reference; `self` keeps the callback alive while it runs
+  if (cancelled_) return;
+  try {
+    invoke();
+  } catch (...) {
+    loop_->call_exception_handler({"Exception in " + describe(), std::current_exception(), {}});
+  }
+}
+
+void CallbackBase::fire() { LoopAccess::ready(*loop_).push(this); }  // heap's reference moves on
+
+void CallbackBase::cancel() noexcept {
+  if (cancelled_) return;
+  cancelled_ = true;
+  if (in_heap()) {
+    LoopAccess::timers(*loop_).remove(*this);
+    release();  // the heap's reference; the caller's Handle still holds one
+  }
+}
+
+}  // namespace ringloop::detail

@@ -1,0 +1,310 @@
+#include <ringloop/runtime/loop.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <ringloop/runtime/task_handle.hpp>
+
+#include "loop_access.hpp"
+
+namespace ringloop {
+namespace {
+
+thread_local Loop* thread_loop = nullptr;
+thread_local Loop* thread_running_loop = nullptr;
+
+bool debug_from_environment() {
+  const char* value = std::getenv("RINGLOOP_DEBUG");
+  return value && std::strcmp(value, "0") != 0 && *value != '\0';
+}
+
+}  // namespace
+
+// ---- construction and teardown -------------------------------------------------------------
+
+Loop::Loop(LoopOptions options)
+    : backend_(io::make_backend(options.backend, options.backend_options)),
+      debug_(options.debug.value_or(debug_from_environment())),
+      slow_callback_duration_(options.slow_callback_duration) {
+  previous_on_thread_ = std::exchange(thread_loop, this);
+  remote_callbacks_.reserve(64);
+  remote_batch_.reserve(64);
+}
+
+Loop::~Loop() {
+  // 1. Nothing queued will run: unhook the ready queue (tasks stay owned by the pending list).
+  for (detail::Runnable* item = ready_.take_all(); item;) {
+    detail::Runnable* next = item->next_ready;
+    item->discard();
+    item = next;
+  }
+  // 2. The kernel lets go of every in-flight buffer before any frame holding one is destroyed.
+  backend_.reset();
+  // 3. Pending tasks: report, then destroy their coroutines (their awaiters unhook themselves).
+  while (detail::TaskStateBase* task = pending_tasks_) {
+    call_exception_handler({"Task was destroyed but it is pending", nullptr, task->name()});
+    detail::IntrusivePtr<detail::TaskStateBase> keep(task);
+    task->abandon();
+    detail::LoopAccess::task_finished(*this, *task);
+  }
+  // 4. Timer callbacks never fired, callbacks posted from other threads never taken.
+  while (detail::TimerEntry* entry = timers_.pop_due(TimePoint::max())) {
+    static_cast<detail::CallbackBase*>(entry)->release();
+  }
+  for (detail::CallbackBase* callback : remote_callbacks_) callback->release();
+  // 5. Futures and task handles that outlive the loop must not reach back into it.
+  while (detail::FutureBase* future = live_futures_) detail::LoopAccess::unlink_future(*this, *future);
+  if (thread_loop == this) thread_loop = previous_on_thread_;
+}
+
+Loop& Loop::current() {
+  if (Loop* loop = current_or_null()) return *loop;
+  throw LoopError("no ringloop::Loop on this thread: create one, or use ringloop::run()");
+}
+
+Loop* Loop::current_or_null() noexcept {
+  return thread_running_loop ? thread_running_loop : thread_loop;
+}
+
+LoopStats Loop::stats() const noexcept {
+  LoopStats copy = stats_;
+  copy.remote_wakeups = remote_wakeups_.load(std::memory_order_relaxed);
+  return copy;
+}
+
+// ---- running ---------------------------------------------------------------------------------
+
+void Loop::run_forever() {
+  if (running_) throw LoopError("this ringloop::Loop is already running");
+  if (thread_running_loop) throw LoopError("another ringloop::Loop is running on this thread");
+  running_ = true;
+  thread_running_loop = this;
+  struct Reset {
+    Loop& loop;
+    ~Reset() {
+      loop.running_ = false;
+      loop.stopping_ = false;
+      thread_running_loop = nullptr;
+    }
+  } reset{*this};
+  do {
+    run_once();
+  } while (!stopping_);
+}
+
+// One iteration, in the order of DESIGN.md (rotated so a sleep ends right before the work it
+// waited for): take posts from other threads, reap I/O (sleeping only when nothing is ready),
+// move due timers to the ready queue, run what was ready at that point.
+void Loop::run_once() {
+  ++stats_.iterations;
+  take_remote_callbacks();
+  wait_for_io();
+  fire_due_timers();
+  run_ready();
+}
+
+void Loop::take_remote_callbacks() {
+  if (!remote_pending_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard lock(remote_mutex_);
+    remote_pending_.store(false, std::memory_order_relaxed);
+    remote_batch_.swap(remote_callbacks_);
+  }
+  stats_.remote_callbacks += remote_batch_.size();
+  for (detail::CallbackBase* callback : remote_batch_) ready_.push(callback);
+  remote_batch_.clear();
+}
+
+void Loop::wait_for_io() {
+  std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
+  if (ready_.empty() && !stopping_) {
+    if (timers_.empty()) {
+      timeout.reset();
+    } else {
+      timeout = std::max(std::chrono::nanoseconds::zero(),
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             timers_.next_deadline() - time()));
+    }
+  }
+  const bool may_sleep = !timeout || timeout->count() > 0;
+  if (may_sleep) {
+    // Publish that we sleep, then look for posts once more: a poster either sees `sleeping_`
+    // and wakes us, or its post is seen here (both sides use sequentially consistent order).
+    sleeping_.store(true);
+    if (remote_pending_.load()) timeout = std::chrono::nanoseconds::zero();
+  }
+  try {
+    backend_->poll(timeout);
+  } catch (...) {
+    sleeping_.store(false);
+    throw;
+  }
+  if (may_sleep) {
+    sleeping_.store(false);
+    take_remote_callbacks();
+  }
+}
+
+void Loop::fire_due_timers() {
+  if (timers_.empty()) return;
+  const TimePoint now = time();
+  while (detail::TimerEntry* entry = timers_.pop_due(now)) entry->fire();
+}
+
+void Loop::run_ready() {
+  detail::Runnable* step = ready_.take_all();
+  while (step) {
+    detail::Runnable* next = step->next_ready;
+    run_step(*step);
+    step = next;
+  }
+}
+
+void Loop::run_step(detail::Runnable& step) {
+  ++stats_.steps;
+  if (!debug_) {
+    try {
+      step.run();
+    } catch (...) {
+      call_exception_handler({"Exception in a loop step", std::current_exception(), {}});
+    }
+    return;
+  }
+  // Debug mode: the step may destroy itself, so name it before it runs.
+  const std::string description = step.describe();
+  const TimePoint started = time();
+  try {
+    step.run();
+  } catch (...) {
+    call_exception_handler({"Exception in " + description, std::current_exception(), {}});
+  }
+  const auto elapsed = time() - started;
+  if (elapsed >= slow_callback_duration_) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f",
+                  std::chrono::duration<double>(elapsed).count());
+    call_exception_handler({"Executing " + description + " took " + seconds + " seconds", nullptr,
+                            {}});
+  }
+}
+
+void Loop::post_from_other_thread(detail::CallbackBase* callback) {
+  callback->add_ref();  // the ready queue's reference, taken before the loop can see it
+  {
+    std::lock_guard lock(remote_mutex_);
+    remote_callbacks_.push_back(callback);
+    remote_pending_.store(true);
+  }
+  if (sleeping_.exchange(false)) {
+    remote_wakeups_.fetch_add(1, std::memory_order_relaxed);
+    backend_->wake();
+  }
+}
+
+// ---- tasks -----------------------------------------------------------------------------------
+
+std::vector<TaskRef> Loop::all_tasks() const {
+  std::vector<TaskRef> tasks;
+  tasks.reserve(pending_task_count_);
+  for (detail::TaskStateBase* task = pending_tasks_; task; task = task->pending_next) {
+    tasks.emplace_back(task);
+  }
+  return tasks;
+}
+
+void Loop::shutdown_tasks() {
+  try {
+    std::vector<TaskRef> tasks = all_tasks();
+    if (tasks.empty()) return;
+    for (TaskRef& task : tasks) task.cancel();
+    std::size_t unfinished = tasks.size();
+    for (TaskRef& task : tasks) {
+      task.add_done_callback([this, &unfinished](TaskRef&) {
+        if (--unfinished == 0) stop();
+      });
+    }
+    run_forever();
+    for (TaskRef& task : tasks) {
+      if (!task.done() || task.cancelled()) continue;
+      if (std::exception_ptr error = task.exception()) {
+        call_exception_handler({"unhandled exception during run() shutdown", error, task.name()});
+      }
+    }
+  } catch (...) {
+    call_exception_handler({"error while cancelling the remaining tasks", std::current_exception(), {}});
+  }
+}
+
+// ---- errors ----------------------------------------------------------------------------------
+
+void Loop::set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+
+void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
+  if (exception_handler_) {
+    try {
+      exception_handler_(*this, context);
+      return;
+    } catch (...) {
+      default_exception_handler({"Unhandled error in the exception handler",
+                                 std::current_exception(), {}});
+    }
+  }
+  try {
+    default_exception_handler(context);
+  } catch (...) {
+  }
+}
+
+void Loop::default_exception_handler(const ExceptionContext& context) {
+  std::string line = "ringloop: " + context.message;
+  if (!context.task_name.empty()) line += " (task '" + context.task_name + "')";
+  if (context.exception) line += ": " + describe_exception(context.exception);
+  line += '\n';
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace ringloop
+
+namespace ringloop::detail {
+
+void LoopAccess::link_future(Loop& loop, FutureBase& future) noexcept {
+  future.live_previous_ = nullptr;
+  future.live_next_ = loop.live_futures_;
+  if (loop.live_futures_) loop.live_futures_->live_previous_ = &future;
+  loop.live_futures_ = &future;
+}
+
+void LoopAccess::unlink_future(Loop& loop, FutureBase& future) noexcept {
+  if (future.live_previous_) {
+    future.live_previous_->live_next_ = future.live_next_;
+  } else {
+    loop.live_futures_ = future.live_next_;
+  }
+  if (future.live_next_) future.live_next_->live_previous_ = future.live_previous_;
+  future.live_next_ = future.live_previous_ = nullptr;
+  future.loop_ = nullptr;
+}
+
+void LoopAccess::task_spawned(Loop& loop, TaskStateBase& task) noexcept {
+  task.add_ref();
+  task.pending_previous = nullptr;
+  task.pending_next = loop.pending_tasks_;
+  if (loop.pending_tasks_) loop.pending_tasks_->pending_previous = &task;
+  loop.pending_tasks_ = &task;
+  ++loop.pending_task_count_;
+}
+
+void LoopAccess::task_finished(Loop& loop, TaskStateBase& task) noexcept {
+  if (task.pending_previous) {
+    task.pending_previous->pending_next = task.pending_next;
+  } else {
+    loop.pending_tasks_ = task.pending_next;
+  }
+  if (task.pending_next) task.pending_next->pending_previous = task.pending_previous;
+  task.pending_next = task.pending_previous = nullptr;
+  --loop.pending_task_count_;
+  task.release();
+}
+
+}  // namespace ringloop::detail

@@ -1,0 +1,20 @@
+#pragma once
+// The runtime's private door into Loop internals (ready queue, timers, task bookkeeping).
+
+#include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/task_state.hpp>
+
+namespace ringloop::detail {
+
+struct LoopAccess {
+  static ReadyQueue& ready(Loop& loop) noexcept { return loop.ready_; }
+  static TimerHeap& timers(Loop& loop) noexcept { return loop.timers_; }
+  static void link_future(Loop& loop, FutureBase& future) noexcept;
+  static void unlink_future(Loop& loop, FutureBase& future) noexcept;
+  /// Takes the loop's reference on a new task and lists it as pending.
+  static void task_spawned(Loop& loop, TaskStateBase& task) noexcept;
+  /// Unlists a finished task and drops the loop's reference (may destroy it).
+  static void task_finished(Loop& loop, TaskStateBase& task) noexcept;
+};
+
+}  // namespace ringloop::detail

@@ -1,0 +1,134 @@
+#include <ringloop/runtime/task_state.hpp>
+
+#include <atomic>
+
+#include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/task_handle.hpp>
+
+#include "loop_access.hpp"
+
+namespace ringloop::detail {
+
+constinit thread_local TaskStateBase* running_task = nullptr;
+
+namespace {
+// asyncio numbers tasks process-wide: Task-1, Task-2...
+std::atomic<std::uint64_t> next_task_number{1};
+}  // namespace
+
+std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept {
+  if (TaskStateBase* task = running_task) {
+    task->set_next(next);
+    return std::noop_coroutine();
+  }
+  return next;  // driven by something other than a ringloop task: plain symmetric transfer
+}
+
+void mark_root_finished() noexcept {
+  if (TaskStateBase* task = running_task) task->root_finished();
+}
+
+TaskStateBase& require_running_task(const char* what) {
+  if (TaskStateBase* task = running_task) return *task;
+  throw LoopError(std::string(what) + " awaited outside a ringloop task");
+}
+
+TaskStateBase::TaskStateBase(Loop& loop, std::string name, std::coroutine_handle<> root)
+    : FutureBase(loop),
+      ready_(&LoopAccess::ready(loop)),
+      resume_point_(root),
+      id_(next_task_number.fetch_add(1, std::memory_order_relaxed)),
+      name_(std::move(name)) {
+  LoopAccess::task_spawned(loop, *this);
+  wake();
+}
+
+TaskStateBase::~TaskStateBase() {
+  if (status() == Status::failed && !retrieved_) {
+    retrieved_ = true;  // reported here, with the task's name, rather than by ~FutureBase
+    ExceptionContext context{"Task exception was never retrieved", error_, name()};
+    if (Loop* owner = loop()) {
+      owner->call_exception_handler(context);
+    } else {
+      Loop::default_exception_handler(context);
+    }
+  }
+}
+
+std::string TaskStateBase::name() const {
+  return name_.empty() ? "Task-" + std::to_string(id_) : name_;
+}
+
+std::string TaskStateBase::describe() const { return "task '" + name() + "'"; }
+std::string TaskStateBase::describe_owner() const { return describe(); }
+
+bool TaskStateBase::cancel() {
+  if (done()) return false;
+  if (!cancel_requested_) {
+    cancel_requested_ = true;
+    if (suspension_) suspension_->cancel_wait();
+  }
+  return true;
+}
+
+FutureBase::Status TaskStateBase::store_failure(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    return Status::cancelled;
+  } catch (...) {
+  }
+  error_ = std::move(error);
+  return Status::failed;
+}
+
+void TaskStateBase::run() {
+  queued_ = false;
+  if (done()) return;
+  if (!started_) {
+    started_ = true;
+    if (cancel_requested_) {
+      // Cancelled before its first step: the body never runs (asyncio does the same).
+      cancel_requested_ = false;
+      finish(Status::cancelled);
+      return;
+    }
+  }
+  TaskStateBase* outer = std::exchange(running_task, this);
+  std::coroutine_handle<> step = std::exchange(resume_point_, nullptr);
+  while (step) {
+    step.resume();
+    step = std::exchange(next_, nullptr);
+  }
+  running_task = outer;
+  if (root_finished_) {
+    Status outcome = take_root_outcome();
+    // Cancelled during its last step: asyncio reports the task cancelled, not finished.
+    if (outcome == Status::finished && cancel_requested_) outcome = Status::cancelled;
+    cancel_requested_ = false;
+    finish(outcome);
+  }
+}
+
+void TaskStateBase::finish(Status status) {
+  Loop& owner = *loop();
+  destroy_root();  // free the frame now; the outcome lives in this state
+  complete(status);
+  LoopAccess::task_finished(owner, *this);  // may destroy *this: nothing after it
+}
+
+void TaskStateBase::abandon() noexcept {
+  abandon_outcome();
+  suspension_ = nullptr;
+  destroy_root();
+}
+
+}  // namespace ringloop::detail
+
+namespace ringloop {
+
+TaskRef current_task() noexcept { return TaskRef(detail::running_task); }
+
+std::vector<TaskRef> all_tasks() { return Loop::current().all_tasks(); }
+
+}  // namespace ringloop
