@@ -92,16 +92,27 @@ std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
       kind = parse_backend_kind(forced);
     }
   }
-  if (!kind) kind = uring_available() ? BackendKind::uring : BackendKind::epoll;
-  if (*kind == BackendKind::epoll) return std::make_unique<EpollBackend>();
+  if (kind == BackendKind::epoll) return std::make_unique<EpollBackend>();
 #ifdef RINGLOOP_HAVE_URING
   std::string why;
+  if (!kind) {
+    // Automatic choice: io_uring when it works here, else epoll. The ring itself may still be
+    // refused (memlock, seccomp installed after the probe): that also falls back.
+    if (uring_available()) {
+      try {
+        return std::make_unique<UringBackend>(options);
+      } catch (const BackendUnavailable&) {
+      }
+    }
+    return std::make_unique<EpollBackend>();
+  }
   if (!uring_available(&why)) {
     throw BackendUnavailable("io_uring backend was requested but cannot run here: " + why);
   }
   return std::make_unique<UringBackend>(options);
 #else
   (void)options;
+  if (!kind) return std::make_unique<EpollBackend>();
   throw BackendUnavailable(
       "io_uring backend was requested but ringloop was built without liburing");
 #endif

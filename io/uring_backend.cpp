@@ -46,7 +46,8 @@ int create_ring(io_uring& ring, const BackendOptions& options) {
 UringBackend::UringBackend(const BackendOptions& options) {
   const int created = create_ring(ring_, options);
   if (created < 0) {
-    throw BackendUnavailable(std::string("io_uring_queue_init failed: ") + std::strerror(-created));
+    throw BackendUnavailable(std::string("io_uring backend cannot run here: io_uring_queue_init failed: ") +
+                             std::strerror(-created));
   }
   if (!(ring_.features & IORING_FEAT_NODROP) || !(ring_.features & IORING_FEAT_EXT_ARG)) {
     io_uring_queue_exit(&ring_);

@@ -1,0 +1,86 @@
+#pragma once
+// Shared fixture: every loop test runs once per backend (io_uring and epoll). It captures what
+// reaches the loop's exception handler (a test that expects reports must check and clear
+// `reports`), and checks at teardown that no operation is left in flight and no descriptor leaked.
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ringloop/ringloop.hpp>
+
+namespace ringloop::testing {
+
+/// Open descriptors of this process.
+inline int count_open_descriptors() {
+  int count = 0;
+  if (DIR* directory = ::opendir("/proc/self/fd")) {
+    while (::readdir(directory)) ++count;
+    ::closedir(directory);
+  }
+  return count;
+}
+
+/// Test-name suffix for a backend parameter.
+inline std::string backend_param_name(const ::testing::TestParamInfo<io::BackendKind>& info) {
+  return std::string(io::backend_name(info.param));
+}
+
+class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (GetParam() == io::BackendKind::uring && !io::uring_available(&why)) {
+      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    }
+    descriptors_at_start_ = count_open_descriptors();
+    loop_.emplace(options());
+    loop_->set_exception_handler(
+        [this](Loop&, const ExceptionContext& context) { reports.push_back(context); });
+  }
+
+  void TearDown() override {
+    if (!loop_) return;
+    EXPECT_EQ(loop_->backend().in_flight(), 0u) << "operations left in flight";
+    loop_.reset();
+    for (const ExceptionContext& report : reports) {
+      ADD_FAILURE() << "unexpected report: " << report.message << " (task '" << report.task_name
+                    << "'): " << describe_exception(report.exception);
+    }
+    EXPECT_EQ(count_open_descriptors(), descriptors_at_start_) << "descriptor leak";
+  }
+
+  /// Options for the loop under test; override to change them.
+  virtual LoopOptions options() const {
+    LoopOptions result;
+    result.backend = GetParam();
+    return result;
+  }
+
+  Loop& loop() { return *loop_; }
+
+  /// Runs `task` on the loop under test until it completes.
+  template <class T>
+  T run(Task<T> task) {
+    return loop_->run_until_complete(std::move(task));
+  }
+
+  /// Reports received by the exception handler; tests that expect some clear it.
+  std::vector<ExceptionContext> reports;
+
+ private:
+  std::optional<Loop> loop_;
+  int descriptors_at_start_ = 0;
+};
+
+}  // namespace ringloop::testing
+
+/// Runs every TEST_P of `suite` on both backends.
+#define RINGLOOP_ON_BOTH_BACKENDS(suite)                                                    \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite,                                                \
+                           ::testing::Values(::ringloop::io::BackendKind::uring,           \
+                                             ::ringloop::io::BackendKind::epoll),          \
+                           ::ringloop::testing::backend_param_name)
