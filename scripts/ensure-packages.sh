@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ringloop needs when they are missing (a no-op when all are there).
+# Sourced by the other scripts; usage: ensure_packages pkg...
+set -euo pipefail
+
+RINGLOOP_BUILD_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev libgtest-dev
+                         libgmock-dev libbenchmark-dev)
+
+ensure_packages() {
+  local missing=()
+  for package in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "ringloop: installing ${missing[*]}" >&2
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "ringloop: need root or sudo to install ${missing[*]}" >&2; return 1; }
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
