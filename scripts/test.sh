@@ -17,8 +17,7 @@ build_dir="$root/build"
 ctest_args=(--output-on-failure --timeout 600)
 if [ -n "$sanitize" ]; then
   build_dir="$root/build-${sanitize//,/-}"
-  # -O1 keeps the sanitizer builds quick enough while the coroutine trampoline is still tested
-  # without tail calls (the plain build and -O0 runs check the rest).
+  # Debug (-O0): deep await chains must survive without the tail calls optimizers add.
   cmake_args+=(-DRINGLOOP_SANITIZE="$sanitize" -DRINGLOOP_BUILD_BENCH=OFF)
   export CMAKE_BUILD_TYPE=Debug
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1"

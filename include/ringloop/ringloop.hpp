@@ -13,3 +13,4 @@
 #include <ringloop/runtime/sleep.hpp>
 #include <ringloop/runtime/task.hpp>
 #include <ringloop/runtime/task_handle.hpp>
+#include <ringloop/runtime/wait_list.hpp>

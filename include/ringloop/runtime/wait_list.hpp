@@ -1,0 +1,129 @@
+#pragma once
+// The building block of every waiting primitive (Queue, Lock, Event, Semaphore, Condition,
+// Barrier): a FIFO of parked tasks, each node living in its awaiter inside the suspended frame.
+// Waking a node hands it whatever it waited for (`granted`); cancelling a parked task unlinks it
+// first, so a cancelled waiter can never be handed (and lose) an item, a lock or a permit.
+
+#include <coroutine>
+
+#include <ringloop/runtime/future.hpp>
+#include <ringloop/runtime/task_state.hpp>
+
+namespace ringloop::detail {
+
+class WaitList;
+
+/// One parked task. Embed it in an awaiter.
+class ParkedTask final : public Suspension {
+ public:
+  ParkedTask() = default;
+  ParkedTask(const ParkedTask&) = delete;
+  ParkedTask& operator=(const ParkedTask&) = delete;
+  ~ParkedTask();
+
+  /// Removes the task from its list and resumes it; it was not granted anything.
+  void cancel_wait() override;
+
+  /// After resumption: if nothing was granted, the task was cancelled: throw CancelledError. If
+  /// something was granted, a cancellation that arrived meanwhile waits for the next await.
+  void resume_or_throw() const {
+    if (!granted) running_task->throw_if_cancel_requested();
+  }
+
+  TaskStateBase* task = nullptr;
+  WaitList* list = nullptr;
+  ParkedTask* next = nullptr;
+  ParkedTask* previous = nullptr;
+  bool linked = false;
+  bool granted = false;
+  void* context = nullptr;  ///< free for the primitive (e.g. the getter's item slot)
+};
+
+/// FIFO of parked tasks.
+class WaitList {
+ public:
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+
+  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] ParkedTask* front() const noexcept { return head_; }
+
+  /// Parks the running task at the back. Returns false (do not suspend) if a cancellation is
+  /// already pending: the awaiter's resume_or_throw() then raises CancelledError.
+  bool park(ParkedTask& node, std::coroutine_handle<> awaiting, const char* what) {
+    TaskStateBase& task = require_running_task(what);
+    node.granted = false;
+    if (task.cancel_requested()) return false;
+    node.task = &task;
+    push_back(node);
+    task.suspend(&node, awaiting);
+    return true;
+  }
+
+  /// Unlinks the first parked task, marks it granted and makes it runnable. Null if none.
+  ParkedTask* grant_first() noexcept {
+    ParkedTask* first = head_;
+    if (first) {
+      remove(*first);
+      first->granted = true;
+      first->task->wake();
+    }
+    return first;
+  }
+
+  /// Grants every parked task, in order; returns how many.
+  std::size_t grant_all() noexcept {
+    std::size_t count = 0;
+    while (grant_first()) ++count;
+    return count;
+  }
+
+  void push_back(ParkedTask& node) noexcept {
+    node.list = this;
+    node.next = nullptr;
+    node.previous = tail_;
+    if (tail_) {
+      tail_->next = &node;
+    } else {
+      head_ = &node;
+    }
+    tail_ = &node;
+    node.linked = true;
+    ++size_;
+  }
+
+  void remove(ParkedTask& node) noexcept {
+    if (!node.linked) return;
+    if (node.previous) {
+      node.previous->next = node.next;
+    } else {
+      head_ = node.next;
+    }
+    if (node.next) {
+      node.next->previous = node.previous;
+    } else {
+      tail_ = node.previous;
+    }
+    node.next = node.previous = nullptr;
+    node.linked = false;
+    --size_;
+  }
+
+ private:
+  ParkedTask* head_ = nullptr;
+  ParkedTask* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+inline ParkedTask::~ParkedTask() {
+  if (linked) list->remove(*this);
+}
+
+inline void ParkedTask::cancel_wait() {
+  list->remove(*this);
+  task->wake();
+}
+
+}  // namespace ringloop::detail
