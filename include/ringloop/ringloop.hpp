@@ -14,3 +14,4 @@
 #include <ringloop/runtime/task.hpp>
 #include <ringloop/runtime/task_handle.hpp>
 #include <ringloop/runtime/wait_list.hpp>
+#include <ringloop/runtime/queue.hpp>

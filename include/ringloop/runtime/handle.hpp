@@ -46,7 +46,9 @@ class Callback final : public CallbackBase {
   Callback(Loop* loop, F&& function) : CallbackBase(loop), function_(std::move(function)) {}
   Callback(Loop* loop, const F& function) : CallbackBase(loop), function_(function) {}
   [[nodiscard]] std::string describe() const override {
-    return "callback " + callable_name(typeid(F));
+    std::string text = "callback ";  // appended, not `"..." + string`: g++ 12 -Wrestrict bug
+    text += callable_name(typeid(F));
+    return text;
   }
 
  private:
