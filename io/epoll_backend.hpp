@@ -22,7 +22,6 @@ class EpollBackend final : public Backend {
   void cancel(Operation& operation) override;
   std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) override;
   void wake() noexcept override;
-  [[nodiscard]] std::size_t in_flight() const noexcept override { return in_flight_; }
 
  private:
   // An intrusive doubly linked list of operations (submitted, or parked on one descriptor).
@@ -58,7 +57,6 @@ class EpollBackend final : public Backend {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  std::size_t in_flight_ = 0;
   OperationList submitted_;
   std::vector<Descriptor> descriptors_;
   detail::IntrusiveHeap<Operation, DeadlineOrder> timeouts_;

@@ -44,6 +44,7 @@ int create_ring(io_uring& ring, const BackendOptions& options) {
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options) {
+  polls_when_idle_ = false;
   const int created = create_ring(ring_, options);
   if (created < 0) {
     throw BackendUnavailable(std::string("io_uring backend cannot run here: io_uring_queue_init failed: ") +

@@ -21,7 +21,6 @@ class UringBackend final : public Backend {
   void cancel(Operation& operation) override;
   std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) override;
   void wake() noexcept override;
-  [[nodiscard]] std::size_t in_flight() const noexcept override { return in_flight_; }
 
   /// The setup flags the kernel accepted (for tests and diagnostics).
   [[nodiscard]] unsigned setup_flags() const noexcept { return ring_.flags; }
@@ -39,7 +38,6 @@ class UringBackend final : public Backend {
   int wake_fd_ = -1;
   std::uint64_t wake_buffer_ = 0;
   bool wake_armed_ = false;
-  std::size_t in_flight_ = 0;
   // Completions copied out of the ring before they can be delivered: when the submission queue is
   // full the ring must be drained to make room, but completions may not run inside submit().
   struct Completion {

@@ -98,14 +98,13 @@ void Loop::run_forever() {
 // move due timers to the ready queue, run what was ready at that point.
 void Loop::run_once() {
   ++stats_.iterations;
-  take_remote_callbacks();
+  if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
   wait_for_io();
   fire_due_timers();
   run_ready();
 }
 
 void Loop::take_remote_callbacks() {
-  if (!remote_pending_.load(std::memory_order_acquire)) return;
   {
     std::lock_guard lock(remote_mutex_);
     remote_pending_.store(false, std::memory_order_relaxed);
@@ -117,8 +116,15 @@ void Loop::take_remote_callbacks() {
 }
 
 void Loop::wait_for_io() {
+  if (!ready_.empty() || stopping_) {
+    // Work is waiting: reap without sleeping, or skip the backend when it has nothing to reap.
+    if (backend_->in_flight() != 0 || backend_->polls_when_idle()) {
+      backend_->poll(std::chrono::nanoseconds::zero());
+    }
+    return;
+  }
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
-  if (ready_.empty() && !stopping_) {
+  {
     if (timers_.empty()) {
       timeout.reset();
     } else {
@@ -142,7 +148,7 @@ void Loop::wait_for_io() {
   }
   if (may_sleep) {
     sleeping_.store(false);
-    take_remote_callbacks();
+    if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
   }
 }
 
@@ -154,38 +160,44 @@ void Loop::fire_due_timers() {
 
 void Loop::run_ready() {
   detail::Runnable* step = ready_.take_all();
+  if (debug_) [[unlikely]] {
+    run_ready_in_debug_mode(step);
+    return;
+  }
   while (step) {
     detail::Runnable* next = step->next_ready;
-    run_step(*step);
+    ++stats_.steps;
+    try {
+      step->run();
+    } catch (...) {
+      call_exception_handler({"Exception in a loop step", std::current_exception(), {}});
+    }
     step = next;
   }
 }
 
-void Loop::run_step(detail::Runnable& step) {
-  ++stats_.steps;
-  if (!debug_) {
+// Debug mode times every step and reports the slow ones (asyncio's slow_callback_duration).
+void Loop::run_ready_in_debug_mode(detail::Runnable* step) {
+  while (step) {
+    detail::Runnable* next = step->next_ready;
+    ++stats_.steps;
+    // The step may destroy itself, so name it before it runs.
+    const std::string description = step->describe();
+    const TimePoint started = time();
     try {
-      step.run();
+      step->run();
     } catch (...) {
-      call_exception_handler({"Exception in a loop step", std::current_exception(), {}});
+      call_exception_handler({"Exception in " + description, std::current_exception(), {}});
     }
-    return;
-  }
-  // Debug mode: the step may destroy itself, so name it before it runs.
-  const std::string description = step.describe();
-  const TimePoint started = time();
-  try {
-    step.run();
-  } catch (...) {
-    call_exception_handler({"Exception in " + description, std::current_exception(), {}});
-  }
-  const auto elapsed = time() - started;
-  if (elapsed >= slow_callback_duration_) {
-    char seconds[32];
-    std::snprintf(seconds, sizeof seconds, "%.3f",
-                  std::chrono::duration<double>(elapsed).count());
-    call_exception_handler({"Executing " + description + " took " + seconds + " seconds", nullptr,
-                            {}});
+    const auto elapsed = time() - started;
+    if (elapsed >= slow_callback_duration_) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.3f",
+                    std::chrono::duration<double>(elapsed).count());
+      call_exception_handler(
+          {"Executing " + description + " took " + seconds + " seconds", nullptr, {}});
+    }
+    step = next;
   }
 }
 

@@ -28,8 +28,7 @@ void mark_root_finished() noexcept {
   if (TaskStateBase* task = running_task) task->root_finished();
 }
 
-TaskStateBase& require_running_task(const char* what) {
-  if (TaskStateBase* task = running_task) return *task;
+void throw_no_running_task(const char* what) {
   throw LoopError(std::string(what) + " awaited outside a ringloop task");
 }
 
@@ -84,8 +83,7 @@ FutureBase::Status TaskStateBase::store_failure(std::exception_ptr error) {
 
 void TaskStateBase::run() {
   queued_ = false;
-  if (done()) return;
-  if (!started_) {
+  if (!started_) [[unlikely]] {
     started_ = true;
     if (cancel_requested_) {
       // Cancelled before its first step: the body never runs (asyncio does the same).
@@ -95,13 +93,14 @@ void TaskStateBase::run() {
     }
   }
   TaskStateBase* outer = std::exchange(running_task, this);
-  std::coroutine_handle<> step = std::exchange(resume_point_, nullptr);
-  while (step) {
+  std::coroutine_handle<> step = resume_point_;
+  for (;;) {
     step.resume();
+    if (!next_) break;
     step = std::exchange(next_, nullptr);
   }
   running_task = outer;
-  if (root_finished_) {
+  if (root_finished_) [[unlikely]] {
     Status outcome = take_root_outcome();
     // Cancelled during its last step: asyncio reports the task cancelled, not finished.
     if (outcome == Status::finished && cancel_requested_) outcome = Status::cancelled;

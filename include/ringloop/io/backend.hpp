@@ -75,7 +75,13 @@ class Backend {
   virtual void wake() noexcept = 0;
 
   /// Operations submitted and not yet completed.
-  [[nodiscard]] virtual std::size_t in_flight() const noexcept = 0;
+  [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+
+  /// Whether a non-blocking poll() is worth making with nothing in flight. epoll says yes: it
+  /// asks the kernel for readiness every iteration, as asyncio and libuv do (the "standard" loop's
+  /// cost). io_uring says no: with nothing in flight there is nothing to reap, so the loop skips
+  /// the call altogether.
+  [[nodiscard]] bool polls_when_idle() const noexcept { return polls_when_idle_; }
 
   [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
 
@@ -87,6 +93,8 @@ class Backend {
     operation.on_complete(operation, result);
   }
   BackendStats stats_;
+  std::size_t in_flight_ = 0;
+  bool polls_when_idle_ = true;
 };
 
 /// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,

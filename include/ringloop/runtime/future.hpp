@@ -35,8 +35,13 @@ class Suspension {
   ~Suspension() = default;
 };
 
+[[noreturn]] void throw_no_running_task(const char* what);
 /// The running task, or LoopError naming `what` was awaited outside a ringloop task.
-TaskStateBase& require_running_task(const char* what);
+inline TaskStateBase& require_running_task(const char* what) {
+  TaskStateBase* task = running_task;
+  if (task == nullptr) [[unlikely]] throw_no_running_task(what);
+  return *task;
+}
 
 /// A task waiting for a future; lives in the awaiting coroutine's frame.
 class FutureWaiter final : public Suspension {

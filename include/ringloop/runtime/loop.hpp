@@ -155,7 +155,7 @@ class Loop {
   void wait_for_io();
   void fire_due_timers();
   void run_ready();
-  void run_step(detail::Runnable& step);
+  void run_ready_in_debug_mode(detail::Runnable* first);
   void post_from_other_thread(detail::CallbackBase* callback);
 
   std::unique_ptr<io::Backend> backend_;

@@ -13,7 +13,8 @@
 
 namespace ringloop::detail {
 
-class TaskStateBase : public FutureBase, public Runnable {
+// Runnable comes first so the loop's hot virtual call to run() needs no this-adjusting thunk.
+class TaskStateBase : public Runnable, public FutureBase {
  public:
   TaskStateBase(Loop& loop, std::string name, std::coroutine_handle<> root);
 

@@ -30,13 +30,15 @@ class ParkedTask final : public Suspension {
     if (!granted) running_task->throw_if_cancel_requested();
   }
 
-  TaskStateBase* task = nullptr;
-  WaitList* list = nullptr;
-  ParkedTask* next = nullptr;
-  ParkedTask* previous = nullptr;
+  // Only `linked` is initialized up front: the rest is written when the task parks, which keeps
+  // the awaiters of queue and lock fast paths (no parking) cheap to construct.
+  TaskStateBase* task;
+  WaitList* list;
+  ParkedTask* next;
+  ParkedTask* previous;
+  void* context;  ///< free for the primitive (e.g. the getter's item slot)
   bool linked = false;
   bool granted = false;
-  void* context = nullptr;  ///< free for the primitive (e.g. the getter's item slot)
 };
 
 /// FIFO of parked tasks.
