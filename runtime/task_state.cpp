@@ -101,9 +101,10 @@ void TaskStateBase::run() {
   }
   running_task = outer;
   if (root_finished_) [[unlikely]] {
-    Status outcome = take_root_outcome();
-    // Cancelled during its last step: asyncio reports the task cancelled, not finished.
-    if (outcome == Status::finished && cancel_requested_) outcome = Status::cancelled;
+    // A body that returned is finished even if cancel() came during its last step: the request
+    // came too late, as for a done future. (asyncio marks such a task cancelled and drops the
+    // value it produced; ringloop never drops a produced value.)
+    const Status outcome = take_root_outcome();
     cancel_requested_ = false;
     finish(outcome);
   }

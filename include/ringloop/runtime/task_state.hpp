@@ -20,7 +20,8 @@ class TaskStateBase : public Runnable, public FutureBase {
 
   /// Requests cancellation: the task's current (or next) suspension raises CancelledError. What it
   /// waits on is cancelled too (timer removed, I/O cancelled in the backend, awaited task or future
-  /// cancelled). Returns false if the task is already done.
+  /// cancelled). Returns false if the task is already done. A body that returns without reaching
+  /// another suspension finishes with its value: unlike asyncio, a produced value is never dropped.
   bool cancel() override;
 
   [[nodiscard]] std::string name() const;
