@@ -186,7 +186,9 @@ Task<> item_handed_over_then_cancelled_is_still_returned() {
   // task finishes with the value: nothing is lost, nothing is left behind in the queue.
   EXPECT_TRUE(getter.done());
   EXPECT_FALSE(getter.cancelled());
-  if (getter.done() && !getter.cancelled()) EXPECT_EQ(getter.result(), 7);
+  if (getter.done() && !getter.cancelled()) {
+    EXPECT_EQ(getter.result(), 7);
+  }
   EXPECT_TRUE(queue.empty());
 }
 
