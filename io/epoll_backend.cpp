@@ -217,12 +217,24 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
 
 void EpollBackend::park(Operation& operation) {
   Descriptor& state = descriptor(operation.fd);
-  if (!state.registered && state.pollable) {
+  if (state.parked.empty()) {
+    // Register again whenever nobody waits on the descriptor: one closed with close(2) behind the
+    // backend's back has left the epoll set, and its number may now name another file, whose
+    // readiness would otherwise never be seen. EEXIST means the registration is this file's.
     epoll_event event{};
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     event.data.fd = operation.fd;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, operation.fd, &event) == 0 || errno == EEXIST) {
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, operation.fd, &event) == 0) {
+      if (state.registered) {
+        // A reused number: the new file's O_NONBLOCK was never checked.
+        const int flags = ::fcntl(operation.fd, F_GETFL);
+        if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(operation.fd, F_SETFL, flags | O_NONBLOCK);
+      }
       state.registered = true;
+      state.pollable = true;
+    } else if (errno == EEXIST) {
+      state.registered = true;
+      state.pollable = true;
     } else if (errno == EPERM) {
       state.pollable = false;  // regular file: always "ready", so attempts never wait
     } else {

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,8 +21,10 @@ constexpr std::uint64_t kWakeTag = 2;
   throw std::system_error(error, std::system_category(), what);
 }
 
-constexpr unsigned kFastFlags =
-    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN;
+// R_DISABLED: a SINGLE_ISSUER ring belongs to the thread that enables it, not the one that
+// creates it, so a loop may be built on one thread and run on another (enabled on first entry).
+constexpr unsigned kFastFlags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                                IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
 
 // Kernels before 6.1 reject DEFER_TASKRUN and before 6.0 SINGLE_ISSUER (EINVAL); try the
 // fast combination first, then COOP_TASKRUN alone (5.19), then nothing.
@@ -97,6 +100,7 @@ io_uring_sqe* UringBackend::acquire_submission_entry() {
   while (entry == nullptr) {
     // Every slot is taken: hand the batch to the kernel, then retry (liburing#396).
     ++stats_.submit_queue_full;
+    enable_on_this_thread();
     const int submitted = io_uring_submit(&ring_);
     if (submitted < 0) {
       if (submitted != -EAGAIN && submitted != -EBUSY && submitted != -EINTR) {
@@ -178,7 +182,17 @@ void UringBackend::arm_wake_read() {
 
 // One io_uring_enter: submits what is queued and, with `wait`, blocks for one completion or the
 // timeout. GETEVENTS is always passed so DEFER_TASKRUN work runs and parked overflow is flushed.
+void UringBackend::enable_on_this_thread() {
+  if (!(ring_.flags & IORING_SETUP_R_DISABLED) || enabled_) return;
+  // Debian's liburing 2.3 declares io_uring_enable_rings() but does not export it.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+    throw_errno(errno, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
+  }
+  enabled_ = true;
+}
+
 void UringBackend::enter(bool wait, const __kernel_timespec* timeout) {
+  enable_on_this_thread();
   ++stats_.system_calls;
   int result;
   if (wait) {
@@ -189,6 +203,11 @@ void UringBackend::enter(bool wait, const __kernel_timespec* timeout) {
     result = io_uring_submit_and_get_events(&ring_);
   }
   if (result >= 0 || result == -ETIME) return;
+  if (result == -EEXIST) {
+    throw std::system_error(EEXIST, std::system_category(),
+                            "io_uring_enter: this loop's ring belongs to the thread that first ran "
+                            "it; run and destroy a loop on one thread");
+  }
   if (result == -EINTR || result == -EAGAIN || result == -EBUSY) {
     // A signal, or the kernel short of memory or CQ room: the caller reaps and comes back.
     ++stats_.retried_enters;
@@ -220,6 +239,7 @@ void UringBackend::move_ready_completions() {
     if (!io_uring_cq_has_overflow(&ring_)) return;
     ++stats_.overflow_flushes;
     ++stats_.system_calls;
+    enable_on_this_thread();
     const int flushed = io_uring_get_events(&ring_);
     if (flushed < 0 && flushed != -EINTR && flushed != -EAGAIN && flushed != -EBUSY) {
       throw_errno(-flushed, "io_uring_enter (overflow flush)");

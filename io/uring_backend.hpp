@@ -29,6 +29,7 @@ class UringBackend final : public Backend {
   io_uring_sqe* acquire_submission_entry();
   void prepare(io_uring_sqe* entry, Operation& operation);
   void arm_wake_read();
+  void enable_on_this_thread();
   void enter(bool wait, const __kernel_timespec* timeout);
   void move_ready_completions();
   std::size_t dispatch_deferred();
@@ -38,6 +39,7 @@ class UringBackend final : public Backend {
   int wake_fd_ = -1;
   std::uint64_t wake_buffer_ = 0;
   bool wake_armed_ = false;
+  bool enabled_ = false;
   // Completions copied out of the ring before they can be delivered: when the submission queue is
   // full the ring must be drained to make room, but completions may not run inside submit().
   struct Completion {
