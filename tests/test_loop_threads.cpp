@@ -1,6 +1,11 @@
 // A loop belongs to the thread that runs it, not the one that built it: built on the main
 // thread, run (and destroyed) on a worker, on both backends.
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
 #include <thread>
 
 #include "loop_fixture.hpp"
