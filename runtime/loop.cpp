@@ -28,8 +28,6 @@ Loop::Loop(LoopOptions options)
       debug_(options.debug.value_or(debug_from_environment())),
       slow_callback_duration_(options.slow_callback_duration) {
   previous_on_thread_ = std::exchange(thread_loop, this);
-  remote_callbacks_.reserve(64);
-  remote_batch_.reserve(64);
 }
 
 Loop::~Loop() {
@@ -52,7 +50,11 @@ Loop::~Loop() {
   while (detail::TimerEntry* entry = timers_.pop_due(TimePoint::max())) {
     static_cast<detail::CallbackBase*>(entry)->release();
   }
-  for (detail::CallbackBase* callback : remote_callbacks_) callback->release();
+  for (detail::Runnable* item = remote_items_.take_all(); item;) {
+    detail::Runnable* next = item->next_ready;
+    item->discard();
+    item = next;
+  }
   // 5. Futures and task handles that outlive the loop must not reach back into it.
   while (detail::FutureBase* future = live_futures_) detail::LoopAccess::unlink_future(*this, *future);
   if (thread_loop == this) thread_loop = previous_on_thread_;
@@ -75,9 +77,13 @@ LoopStats Loop::stats() const noexcept {
 
 // ---- running ---------------------------------------------------------------------------------
 
-void Loop::run_forever() {
+void Loop::check_not_running() const {
   if (running_) throw LoopError("this ringloop::Loop is already running");
   if (thread_running_loop) throw LoopError("another ringloop::Loop is running on this thread");
+}
+
+void Loop::run_forever() {
+  check_not_running();
   running_ = true;
   thread_running_loop = this;
   struct Reset {
@@ -105,14 +111,10 @@ void Loop::run_once() {
 }
 
 void Loop::take_remote_callbacks() {
-  {
-    std::lock_guard lock(remote_mutex_);
-    remote_pending_.store(false, std::memory_order_relaxed);
-    remote_batch_.swap(remote_callbacks_);
-  }
-  stats_.remote_callbacks += remote_batch_.size();
-  for (detail::CallbackBase* callback : remote_batch_) ready_.push(callback);
-  remote_batch_.clear();
+  std::lock_guard lock(remote_mutex_);
+  remote_pending_.store(false, std::memory_order_relaxed);
+  stats_.remote_callbacks = remote_posted_;
+  ready_.splice(remote_items_);
 }
 
 void Loop::wait_for_io() {
@@ -203,9 +205,14 @@ void Loop::run_ready_in_debug_mode(detail::Runnable* step) {
 
 void Loop::post_from_other_thread(detail::CallbackBase* callback) {
   callback->add_ref();  // the ready queue's reference, taken before the loop can see it
+  post_from_other_thread(static_cast<detail::Runnable*>(callback));
+}
+
+void Loop::post_from_other_thread(detail::Runnable* item) {
   {
     std::lock_guard lock(remote_mutex_);
-    remote_callbacks_.push_back(callback);
+    remote_items_.push(item);
+    ++remote_posted_;
     remote_pending_.store(true);
   }
   if (sleeping_.exchange(false)) {

@@ -15,6 +15,8 @@ struct LoopAccess {
   static void task_spawned(Loop& loop, TaskStateBase& task) noexcept;
   /// Unlists a finished task and drops the loop's reference (may destroy it).
   static void task_finished(Loop& loop, TaskStateBase& task) noexcept;
+  /// Hands `item` to the loop from any thread; it runs on the loop thread soon.
+  static void post_from_other_thread(Loop& loop, Runnable* item) { loop.post_from_other_thread(item); }
 };
 
 }  // namespace ringloop::detail

@@ -62,7 +62,7 @@ struct LoopOptions {
 struct LoopStats {
   std::uint64_t iterations = 0;       ///< run_once() calls
   std::uint64_t steps = 0;            ///< task steps and callbacks run
-  std::uint64_t remote_callbacks = 0; ///< callbacks received through call_soon_threadsafe
+  std::uint64_t remote_callbacks = 0; ///< items posted from other threads (callbacks, offload results)
   std::uint64_t remote_wakeups = 0;   ///< times a foreign thread had to wake the sleeping loop
 };
 
@@ -150,8 +150,11 @@ class Loop {
  private:
   friend struct detail::LoopAccess;
 
+  /// LoopError if this loop, or another loop of this thread, is running.
+  void check_not_running() const;
   void run_once();
   void take_remote_callbacks();
+  void post_from_other_thread(detail::Runnable* item);
   void wait_for_io();
   void fire_due_timers();
   void run_ready();
@@ -177,8 +180,8 @@ class Loop {
   // The thread-safe door. `sleeping_` is set while the loop waits in the backend; a poster wakes
   // the backend only if it is the first to see it set, so a burst of posts costs one wake-up.
   std::mutex remote_mutex_;
-  std::vector<detail::CallbackBase*> remote_callbacks_;
-  std::vector<detail::CallbackBase*> remote_batch_;
+  detail::ReadyQueue remote_items_;         // guarded by remote_mutex_
+  std::uint64_t remote_posted_ = 0;         // guarded by remote_mutex_
   std::atomic<bool> remote_pending_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> remote_wakeups_{0};

@@ -35,6 +35,18 @@ class ReadyQueue {
     tail_ = item;
   }
 
+  /// Moves every item of `other` to the back of this queue, in order, in O(1).
+  void splice(ReadyQueue& other) noexcept {
+    if (other.head_ == nullptr) return;
+    if (tail_) {
+      tail_->next_ready = other.head_;
+    } else {
+      head_ = other.head_;
+    }
+    tail_ = other.tail_;
+    other.head_ = other.tail_ = nullptr;
+  }
+
   /// Detaches every queued item; returns the first (follow next_ready for the rest).
   Runnable* take_all() noexcept {
     Runnable* first = head_;
