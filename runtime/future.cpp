@@ -17,12 +17,13 @@ void FutureWaiter::cancel_wait() { future->cancel(); }
 FutureBase::FutureBase(Loop& loop) : loop_(&loop) { LoopAccess::link_future(loop, *this); }
 
 FutureBase::~FutureBase() {
-  if (loop_) LoopAccess::unlink_future(*loop_, *this);
+  Loop* const owner = loop_;  // unlink_future() clears loop_; the report below still needs it
+  if (owner) LoopAccess::unlink_future(*owner, *this);
   for (DoneCallback& entry : callbacks_) entry.callback->release();
   if (status_ == Status::failed && !retrieved_) {
     ExceptionContext context{"Future exception was never retrieved", error_, {}};
-    if (loop_) {
-      loop_->call_exception_handler(context);
+    if (owner) {
+      owner->call_exception_handler(context);
     } else {
       Loop::default_exception_handler(context);
     }
