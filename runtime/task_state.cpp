@@ -63,6 +63,7 @@ std::string TaskStateBase::describe_owner() const { return describe(); }
 
 bool TaskStateBase::cancel() {
   if (done()) return false;
+  ++cancel_count_;
   if (!cancel_requested_) {
     cancel_requested_ = true;
     if (suspension_) suspension_->cancel_wait();

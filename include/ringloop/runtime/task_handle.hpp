@@ -96,6 +96,7 @@ TaskHandle<T> Loop::spawn(Task<T> task, std::string name) {
 
 template <class T>
 T Loop::run_until_complete(TaskHandle<T> task) {
+  check_not_running();  // before the callback: it would stop the loop that is running
   task.add_done_callback([this](TaskHandle<T>&) { stop(); });
   run_forever();
   if (!task.done()) {
@@ -110,6 +111,7 @@ T Loop::run_until_complete(TaskHandle<T> task) {
 
 template <class T>
 T Loop::run_until_complete(Task<T> task) {
+  check_not_running();  // before spawning: a refused task must not be left behind
   return run_until_complete(spawn(std::move(task)));
 }
 
@@ -149,7 +151,12 @@ template <class T>
 bool FutureAwaiter<T>::await_suspend(std::coroutine_handle<> awaiting) {
   TaskStateBase& task = require_running_task("co_await on a future or task");
   waited_ = true;
-  if (task.cancel_requested()) return false;
+  if (task.cancel_requested()) {
+    // A cancellation pending when the wait begins cancels what is awaited, as one arriving during
+    // the wait does (asyncio); otherwise an awaited task would be left running with no owner.
+    future_->cancel();
+    if (future_->done()) return false;
+  }
   waiter_.future = future_;
   waiter_.task = &task;
   future_->add_waiter(waiter_);

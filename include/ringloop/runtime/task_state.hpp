@@ -27,6 +27,12 @@ class TaskStateBase : public Runnable, public FutureBase {
   [[nodiscard]] std::string name() const;
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_; }
+  /// How many cancel() calls this task has accepted (never decreases). A timeout scope compares
+  /// it before and after its deadline to tell its own cancellation from someone else's, the job
+  /// asyncio's Task.cancelling()/uncancel() pair does.
+  [[nodiscard]] std::uint32_t cancel_count() const noexcept { return cancel_count_; }
+  /// Drops a cancellation request not delivered yet (a timeout scope withdrawing its own).
+  void withdraw_cancel_request() noexcept { cancel_requested_ = false; }
 
   /// Consumes a pending cancellation request by throwing CancelledError at the current await.
   void throw_if_cancel_requested() {
@@ -82,6 +88,7 @@ class TaskStateBase : public Runnable, public FutureBase {
   Suspension* suspension_ = nullptr;
   std::uint64_t id_;
   std::string name_;
+  std::uint32_t cancel_count_ = 0;
   bool cancel_requested_ = false;
   bool queued_ = false;
   bool started_ = false;
