@@ -3,7 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
+#include <ringloop/runtime/offload.hpp>
+#include <ringloop/runtime/offload_pool.hpp>
 #include <ringloop/runtime/task_handle.hpp>
 
 #include "loop_access.hpp"
@@ -26,7 +29,9 @@ bool debug_from_environment() {
 Loop::Loop(LoopOptions options)
     : backend_(io::make_backend(options.backend, options.backend_options)),
       debug_(options.debug.value_or(debug_from_environment())),
-      slow_callback_duration_(options.slow_callback_duration) {
+      slow_callback_duration_(options.slow_callback_duration),
+      offload_threads_(options.offload_threads),
+      offload_queue_limit_(options.offload_queue_limit) {
   previous_on_thread_ = std::exchange(thread_loop, this);
 }
 
@@ -46,7 +51,11 @@ Loop::~Loop() {
     task->abandon();
     detail::LoopAccess::task_finished(*this, *task);
   }
-  // 4. Timer callbacks never fired, callbacks posted from other threads never taken.
+  // 4. Offloaded calls: the default pool finishes what is queued; jobs still running on any pool
+  //    may post back here until they are done, so wait for them (their awaiters detached in 3).
+  if (default_pool_) default_pool_->shutdown(PendingJobs::finish);
+  while (outstanding_offloads_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  // 5. Timer callbacks never fired, items posted from other threads never taken.
   while (detail::TimerEntry* entry = timers_.pop_due(TimePoint::max())) {
     static_cast<detail::CallbackBase*>(entry)->release();
   }
@@ -55,9 +64,16 @@ Loop::~Loop() {
     item->discard();
     item = next;
   }
-  // 5. Futures and task handles that outlive the loop must not reach back into it.
+  // 6. Futures and task handles that outlive the loop must not reach back into it.
   while (detail::FutureBase* future = live_futures_) detail::LoopAccess::unlink_future(*this, *future);
   if (thread_loop == this) thread_loop = previous_on_thread_;
+}
+
+OffloadPool& Loop::default_offload_pool() {
+  if (!default_pool_) {
+    default_pool_ = std::make_unique<OffloadPool>(offload_threads_, offload_queue_limit_);
+  }
+  return *default_pool_;
 }
 
 Loop& Loop::current() {
@@ -286,6 +302,18 @@ void Loop::default_exception_handler(const ExceptionContext& context) {
 }  // namespace ringloop
 
 namespace ringloop::detail {
+
+OffloadPool& default_offload_pool(Loop& loop) { return loop.default_offload_pool(); }
+
+void offload_started(Loop& loop) noexcept {
+  LoopAccess::outstanding_offloads(loop).fetch_add(1, std::memory_order_relaxed);
+}
+
+void offload_finished(Loop& loop) noexcept {
+  LoopAccess::outstanding_offloads(loop).fetch_sub(1, std::memory_order_release);
+}
+
+Loop& current_loop_for_offload() { return Loop::current(); }
 
 void LoopAccess::link_future(Loop& loop, FutureBase& future) noexcept {
   future.live_previous_ = nullptr;

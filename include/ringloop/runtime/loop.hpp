@@ -22,6 +22,7 @@
 
 namespace ringloop {
 
+class OffloadPool;
 template <class T>
 class TaskHandle;
 class TaskRef;
@@ -56,6 +57,11 @@ struct LoopOptions {
   Duration slow_callback_duration = std::chrono::milliseconds(100);
   /// Ring sizes and other backend settings.
   io::BackendOptions backend_options;
+  /// Worker threads of the loop's default offload pool (created on first offload());
+  /// 0 means the hardware concurrency, at least 2.
+  unsigned offload_threads = 0;
+  /// Job-queue bound of the default offload pool; offload() waits while it is full.
+  std::size_t offload_queue_limit = 1024;
 };
 
 /// Counters for tests and benchmarks.
@@ -135,6 +141,8 @@ class Loop {
   [[nodiscard]] TimePoint time() const noexcept { return Clock::now(); }
 
   [[nodiscard]] io::Backend& backend() noexcept { return *backend_; }
+  /// The pool offload() uses by default, created on first use with the LoopOptions settings.
+  OffloadPool& default_offload_pool();
   /// "uring" or "epoll".
   [[nodiscard]] std::string_view backend_name() const noexcept { return backend_->name(); }
   [[nodiscard]] bool debug() const noexcept { return debug_; }
@@ -162,12 +170,17 @@ class Loop {
   void post_from_other_thread(detail::CallbackBase* callback);
 
   std::unique_ptr<io::Backend> backend_;
+  std::unique_ptr<OffloadPool> default_pool_;
+  // Offloaded jobs that may still post back here; a closing loop waits until it reaches zero.
+  std::atomic<std::size_t> outstanding_offloads_{0};
   detail::ReadyQueue ready_;
   detail::TimerHeap timers_;
   bool running_ = false;
   bool stopping_ = false;
   bool debug_ = false;
   Duration slow_callback_duration_;
+  unsigned offload_threads_;
+  std::size_t offload_queue_limit_;
   ExceptionHandler exception_handler_;
   LoopStats stats_;
   Loop* previous_on_thread_ = nullptr;
