@@ -15,3 +15,5 @@
 #include <ringloop/runtime/task_handle.hpp>
 #include <ringloop/runtime/wait_list.hpp>
 #include <ringloop/runtime/queue.hpp>
+#include <ringloop/runtime/offload.hpp>
+#include <ringloop/runtime/offload_pool.hpp>
