@@ -7,12 +7,17 @@
 #include <ringloop/runtime/clock.hpp>
 #include <ringloop/runtime/errors.hpp>
 #include <ringloop/runtime/future.hpp>
+#include <ringloop/runtime/gather.hpp>
 #include <ringloop/runtime/handle.hpp>
 #include <ringloop/runtime/io_operation.hpp>
 #include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/shield.hpp>
 #include <ringloop/runtime/sleep.hpp>
 #include <ringloop/runtime/task.hpp>
+#include <ringloop/runtime/task_group.hpp>
 #include <ringloop/runtime/task_handle.hpp>
+#include <ringloop/runtime/timeout.hpp>
+#include <ringloop/runtime/wait.hpp>
 #include <ringloop/runtime/wait_list.hpp>
 #include <ringloop/runtime/queue.hpp>
 #include <ringloop/runtime/offload.hpp>

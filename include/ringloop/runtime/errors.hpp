@@ -30,6 +30,19 @@ class LoopError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Barrier::wait() on a barrier that was aborted, or that was aborted or reset while waiting
+/// (asyncio.BrokenBarrierError).
+class BrokenBarrierError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A deadline passed: wait_for(), a timeout() scope, or as_completed() (asyncio.TimeoutError).
+class TimeoutError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Human-readable description of an exception_ptr, for handlers and messages.
 std::string describe_exception(const std::exception_ptr& error);
 

@@ -27,11 +27,17 @@ class TaskStateBase : public Runnable, public FutureBase {
   [[nodiscard]] std::string name() const;
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_; }
-  /// How many cancel() calls this task has accepted (never decreases). A timeout scope compares
-  /// it before and after its deadline to tell its own cancellation from someone else's, the job
-  /// asyncio's Task.cancelling()/uncancel() pair does.
+  /// Cancellation requests accepted by cancel() and not withdrawn by uncancel() (asyncio's
+  /// Task.cancelling()): a timeout scope compares it with its value when the scope began to tell
+  /// its own cancellation from someone else's.
   [[nodiscard]] std::uint32_t cancel_count() const noexcept { return cancel_count_; }
-  /// Drops a cancellation request not delivered yet (a timeout scope withdrawing its own).
+  /// Withdraws one cancellation request (asyncio's Task.uncancel()); returns how many remain. A
+  /// request not delivered yet stays pending: withdraw_cancel_request() drops it.
+  std::uint32_t uncancel() noexcept {
+    if (cancel_count_ > 0) --cancel_count_;
+    return cancel_count_;
+  }
+  /// Drops a cancellation request not delivered yet (a timeout scope taking back its own).
   void withdraw_cancel_request() noexcept { cancel_requested_ = false; }
 
   /// Consumes a pending cancellation request by throwing CancelledError at the current await.

@@ -1,0 +1,115 @@
+#pragma once
+// What the combinators accept where asyncio takes "awaitables": a Task<T>, which the combinator
+// spawns (or runs inline, where that is the point), or the TaskHandle<T> of a task already
+// running. wait() and as_completed() only hand tasks back, so they take untyped TaskRefs too.
+
+#include <concepts>
+#include <ranges>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/runtime/task_handle.hpp>
+
+namespace ringloop::detail {
+
+template <class A>
+struct TaskLikeTraits {};
+
+template <class T>
+struct TaskLikeTraits<Task<T>> {
+  using value_type = T;
+  using handle_type = TaskHandle<T>;
+};
+
+template <class T>
+struct TaskLikeTraits<TaskHandle<T>> {
+  using value_type = T;
+  using handle_type = TaskHandle<T>;
+};
+
+/// Whether a combinator spawns the argument itself: then nobody else can read the task's result,
+/// which may be moved out.
+template <class A>
+inline constexpr bool spawned_by_combinator_v = false;
+template <class T>
+inline constexpr bool spawned_by_combinator_v<Task<T>> = true;
+
+/// A Task<T> or a TaskHandle<T>.
+template <class A>
+concept TaskLike = requires {
+  typename TaskLikeTraits<A>::value_type;
+};
+
+/// A TaskLike or an untyped TaskRef.
+template <class A>
+concept TaskRefLike = TaskLike<A> || std::same_as<A, TaskRef>;
+
+/// What a TaskLike produces (T of Task<T> / TaskHandle<T>).
+template <TaskLike A>
+using task_value_t = typename TaskLikeTraits<A>::value_type;
+
+template <class A>
+struct HandleOf {
+  using type = typename TaskLikeTraits<A>::handle_type;
+};
+template <>
+struct HandleOf<TaskRef> {
+  using type = TaskRef;
+};
+/// The handle a combinator keeps for an argument: TaskHandle<T>, or TaskRef for a TaskRef.
+template <TaskRefLike A>
+using task_handle_t = typename HandleOf<A>::type;
+
+/// A result slot for a value of type T: T itself, or std::monostate for void (a tuple or vector
+/// cannot hold void).
+template <class T>
+using value_or_monostate_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// A running task for `work`: spawns a Task (with a default name), copies a handle.
+template <class T>
+TaskHandle<T> to_handle(Task<T>&& work) {
+  return spawn(std::move(work));
+}
+template <class T>
+TaskHandle<T> to_handle(const TaskHandle<T>& work) {
+  return work;
+}
+inline TaskRef to_handle(const TaskRef& work) {
+  return work;
+}
+
+/// Handles for every element of `range`, in order. Tasks in it are moved out and spawned.
+template <class Range>
+std::vector<task_handle_t<std::ranges::range_value_t<Range>>> to_handles(Range& range) {
+  std::vector<task_handle_t<std::ranges::range_value_t<Range>>> handles;
+  if constexpr (std::ranges::sized_range<Range>) handles.reserve(std::ranges::size(range));
+  for (auto& each : range) {
+    if constexpr (spawned_by_combinator_v<std::ranges::range_value_t<Range>>) {
+      handles.push_back(to_handle(std::move(each)));
+    } else {
+      handles.push_back(to_handle(each));
+    }
+  }
+  return handles;
+}
+
+/// The value of a task that finished successfully, for a combinator's result: moved out when the
+/// combinator spawned the task (no one else can read it), otherwise copied if T allows it (the
+/// caller's handle still reads it), as co_await on a handle does.
+template <TaskLike A>
+value_or_monostate_t<task_value_t<A>> take_value(TaskHandle<task_value_t<A>>& handle) {
+  using T = task_value_t<A>;
+  if constexpr (std::is_void_v<T>) {
+    handle.result();
+    return {};
+  } else if constexpr (spawned_by_combinator_v<A> || !std::is_copy_constructible_v<T>) {
+    return std::move(handle.result());
+  } else {
+    return handle.result();
+  }
+}
+
+}  // namespace ringloop::detail
