@@ -4,13 +4,18 @@
 
 #include <ringloop/io/backend.hpp>
 #include <ringloop/io/operation.hpp>
+#include <ringloop/runtime/barrier.hpp>
 #include <ringloop/runtime/clock.hpp>
+#include <ringloop/runtime/condition.hpp>
 #include <ringloop/runtime/errors.hpp>
+#include <ringloop/runtime/event.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/gather.hpp>
 #include <ringloop/runtime/handle.hpp>
 #include <ringloop/runtime/io_operation.hpp>
+#include <ringloop/runtime/lock.hpp>
 #include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/semaphore.hpp>
 #include <ringloop/runtime/shield.hpp>
 #include <ringloop/runtime/sleep.hpp>
 #include <ringloop/runtime/task.hpp>
