@@ -43,6 +43,8 @@ Loop::~Loop() {
     item = next;
   }
   // 2. The kernel lets go of every in-flight buffer before any frame holding one is destroyed.
+  //    First wait for a thread still waking the backend in post_from_other_thread().
+  { std::lock_guard no_poster_inside(remote_mutex_); }
   backend_.reset();
   // 3. Pending tasks: report, then destroy their coroutines (their awaiters unhook themselves).
   while (detail::TaskStateBase* task = pending_tasks_) {
@@ -54,7 +56,8 @@ Loop::~Loop() {
   // 4. Offloaded calls: the default pool finishes what is queued; jobs still running on any pool
   //    may post back here until they are done, so wait for them (their awaiters detached in 3).
   if (default_pool_) default_pool_->shutdown(PendingJobs::finish);
-  while (outstanding_offloads_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  while (outstanding_offloads_.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
   // 5. Timer callbacks never fired, items posted from other threads never taken.
   while (detail::TimerEntry* entry = timers_.pop_due(TimePoint::max())) {
     static_cast<detail::CallbackBase*>(entry)->release();
@@ -65,7 +68,8 @@ Loop::~Loop() {
     item = next;
   }
   // 6. Futures and task handles that outlive the loop must not reach back into it.
-  while (detail::FutureBase* future = live_futures_) detail::LoopAccess::unlink_future(*this, *future);
+  while (detail::FutureBase* future = live_futures_)
+    detail::LoopAccess::unlink_future(*this, *future);
   if (thread_loop == this) thread_loop = previous_on_thread_;
 }
 
@@ -146,9 +150,9 @@ void Loop::wait_for_io() {
     if (timers_.empty()) {
       timeout.reset();
     } else {
-      timeout = std::max(std::chrono::nanoseconds::zero(),
-                         std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             timers_.next_deadline() - time()));
+      timeout = std::max(
+          std::chrono::nanoseconds::zero(),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.next_deadline() - time()));
     }
   }
   const bool may_sleep = !timeout || timeout->count() > 0;
@@ -173,7 +177,8 @@ void Loop::wait_for_io() {
 void Loop::fire_due_timers() {
   if (timers_.empty()) return;
   const TimePoint now = time();
-  while (detail::TimerEntry* entry = timers_.pop_due(now)) entry->fire();
+  while (detail::TimerEntry* entry = timers_.pop_due(now))
+    entry->fire();
 }
 
 void Loop::run_ready() {
@@ -225,12 +230,13 @@ void Loop::post_from_other_thread(detail::CallbackBase* callback) {
 }
 
 void Loop::post_from_other_thread(detail::Runnable* item) {
-  {
-    std::lock_guard lock(remote_mutex_);
-    remote_items_.push(item);
-    ++remote_posted_;
-    remote_pending_.store(true);
-  }
+  // The wake-up stays under the lock: ~Loop takes the lock before destroying the backend, so no
+  // poster can still be inside wake() then. (A poster that saw `sleeping_` could otherwise be
+  // about to write to the backend's eventfd while a loop that woke for another reason closes.)
+  std::lock_guard lock(remote_mutex_);
+  remote_items_.push(item);
+  ++remote_posted_;
+  remote_pending_.store(true);
   if (sleeping_.exchange(false)) {
     remote_wakeups_.fetch_add(1, std::memory_order_relaxed);
     backend_->wake();
@@ -252,7 +258,8 @@ void Loop::shutdown_tasks() {
   try {
     std::vector<TaskRef> tasks = all_tasks();
     if (tasks.empty()) return;
-    for (TaskRef& task : tasks) task.cancel();
+    for (TaskRef& task : tasks)
+      task.cancel();
     std::size_t unfinished = tasks.size();
     for (TaskRef& task : tasks) {
       task.add_done_callback([this, &unfinished](TaskRef&) {
@@ -267,13 +274,16 @@ void Loop::shutdown_tasks() {
       }
     }
   } catch (...) {
-    call_exception_handler({"error while cancelling the remaining tasks", std::current_exception(), {}});
+    call_exception_handler(
+        {"error while cancelling the remaining tasks", std::current_exception(), {}});
   }
 }
 
 // ---- errors ----------------------------------------------------------------------------------
 
-void Loop::set_exception_handler(ExceptionHandler handler) { exception_handler_ = std::move(handler); }
+void Loop::set_exception_handler(ExceptionHandler handler) {
+  exception_handler_ = std::move(handler);
+}
 
 void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
   if (exception_handler_) {
@@ -281,8 +291,8 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
       exception_handler_(*this, context);
       return;
     } catch (...) {
-      default_exception_handler({"Unhandled error in the exception handler",
-                                 std::current_exception(), {}});
+      default_exception_handler(
+          {"Unhandled error in the exception handler", std::current_exception(), {}});
     }
   }
   try {
@@ -303,7 +313,9 @@ void Loop::default_exception_handler(const ExceptionContext& context) {
 
 namespace ringloop::detail {
 
-OffloadPool& default_offload_pool(Loop& loop) { return loop.default_offload_pool(); }
+OffloadPool& default_offload_pool(Loop& loop) {
+  return loop.default_offload_pool();
+}
 
 void offload_started(Loop& loop) noexcept {
   LoopAccess::outstanding_offloads(loop).fetch_add(1, std::memory_order_relaxed);
@@ -313,7 +325,9 @@ void offload_finished(Loop& loop) noexcept {
   LoopAccess::outstanding_offloads(loop).fetch_sub(1, std::memory_order_release);
 }
 
-Loop& current_loop_for_offload() { return Loop::current(); }
+Loop& current_loop_for_offload() {
+  return Loop::current();
+}
 
 void LoopAccess::link_future(Loop& loop, FutureBase& future) noexcept {
   future.live_previous_ = nullptr;
