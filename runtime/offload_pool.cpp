@@ -1,5 +1,9 @@
 #include <ringloop/runtime/offload_pool.hpp>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <ringloop/runtime/loop.hpp>
@@ -11,6 +15,21 @@ namespace ringloop {
 namespace {
 
 enum JobListId : std::uint8_t { kNowhere = 0, kQueue, kAdmission };
+
+// The futex word of an atomic (same size and representation as the integer it holds).
+std::uint32_t* futex_word(std::atomic<std::uint32_t>& word) noexcept {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  return reinterpret_cast<std::uint32_t*>(&word);
+}
+
+// Sleeps while `word` holds `expected` (returns at once if it does not; may return spuriously).
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+  ::syscall(SYS_futex, futex_word(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
+  ::syscall(SYS_futex, futex_word(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 }  // namespace
 
@@ -52,9 +71,10 @@ detail::OffloadJob* OffloadPool::JobList::pop_front() noexcept {
 OffloadPool::OffloadPool(unsigned threads, std::size_t queue_limit) : queue_limit_(queue_limit) {
   if (queue_limit == 0) throw std::invalid_argument("OffloadPool: queue_limit must be at least 1");
   if (threads == 0) threads = std::max(2u, std::thread::hardware_concurrency());
+  parking_ = std::make_unique<Parking[]>(threads);
   workers_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i)
-    workers_.emplace_back([this] { work(); });
+    workers_.emplace_back([this, self = &parking_[i]] { work(*self); });
 }
 
 OffloadPool::~OffloadPool() {
@@ -75,8 +95,11 @@ void OffloadPool::shutdown(PendingJobs pending) {
           rejected.push(job);
       }
     }
+    // Every parked worker wakes to drain the queue (finish) or to exit. Woken under the lock:
+    // the idle links belong to the mutex, and shutdown is no hot path.
+    while (Parking* worker = unpark_one_locked())
+      wake(worker);
   }
-  work_available_.notify_all();
   for (detail::Runnable* item = rejected.take_all(); item;) {
     auto* job = static_cast<detail::OffloadJob*>(item);
     item = item->next_ready;
@@ -95,7 +118,22 @@ OffloadPoolStats OffloadPool::stats() const {
   return stats_;
 }
 
+OffloadPool::Parking* OffloadPool::unpark_one_locked() noexcept {
+  Parking* worker = idle_;
+  if (worker) {
+    idle_ = worker->next_idle;
+    worker->wake.store(1, std::memory_order_release);
+  }
+  return worker;
+}
+
+// Only the futex word's address reaches the kernel (a private FUTEX_WAKE reads no memory).
+void OffloadPool::wake(Parking* worker) noexcept {
+  if (worker) futex_wake_one(worker->wake);
+}
+
 void OffloadPool::submit(detail::OffloadJob& job) {
+  Parking* worker;
   {
     std::lock_guard lock(mutex_);
     if (closed_) throw PoolClosedError("offload() on a pool that is shut down");
@@ -106,41 +144,66 @@ void OffloadPool::submit(detail::OffloadJob& job) {
     }
     queue_.push_back(job, kQueue);
     stats_.max_queued = std::max(stats_.max_queued, queue_.size);
+    // A parked worker, if any, is woken for it; workers that are awake (or being woken) look at
+    // the queue again before they park, so they need no call.
+    worker = unpark_one_locked();
   }
-  work_available_.notify_one();
+  wake(worker);
 }
 
 bool OffloadPool::withdraw(detail::OffloadJob& job) noexcept {
-  std::lock_guard lock(mutex_);
-  if (job.pool_list == kQueue) {
-    queue_.remove(job);
-    // A slot freed: let the first job of the admission line in.
-    if (detail::OffloadJob* next = admission_.pop_front()) queue_.push_back(*next, kQueue);
-  } else if (job.pool_list == kAdmission) {
-    admission_.remove(job);
-  } else {
-    return false;
+  Parking* worker = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (job.pool_list == kQueue) {
+      queue_.remove(job);
+      // A slot freed: let the first job of the admission line in, and wake a worker for it.
+      if (detail::OffloadJob* next = admission_.pop_front()) {
+        queue_.push_back(*next, kQueue);
+        worker = unpark_one_locked();
+      }
+    } else if (job.pool_list == kAdmission) {
+      admission_.remove(job);
+    } else {
+      return false;
+    }
+    ++stats_.cancelled_queued;
   }
-  ++stats_.cancelled_queued;
+  wake(worker);
   return true;
 }
 
-void OffloadPool::work() {
+void OffloadPool::work(Parking& self) {
+  std::unique_lock lock(mutex_);
   for (;;) {
-    detail::OffloadJob* job;
-    {
-      std::unique_lock lock(mutex_);
-      work_available_.wait(lock, [this] { return closed_ || queue_.size > 0; });
-      job = queue_.pop_front();
-      if (job == nullptr) return;  // closed and drained
-      if (detail::OffloadJob* next = admission_.pop_front()) {
-        queue_.push_back(*next, kQueue);
-        stats_.max_queued = std::max(stats_.max_queued, queue_.size);
-      }
-      ++stats_.executed;
+    detail::OffloadJob* job = queue_.pop_front();
+    if (job == nullptr) {
+      if (closed_) return;  // closed and drained
+      // Park: whoever queues the next job (or shuts down) takes us off the idle stack, sets
+      // `wake` and wakes us; until then nobody else will try to.
+      self.wake.store(0, std::memory_order_relaxed);
+      self.next_idle = idle_;
+      idle_ = &self;
+      lock.unlock();
+      while (self.wake.load(std::memory_order_acquire) == 0)
+        futex_wait(self.wake, 0);
+      lock.lock();
+      continue;
     }
+    // The slot this job leaves goes to the first of the admission line; a parked worker is woken
+    // for it, or it would wait behind this job while that worker sleeps.
+    Parking* helper = nullptr;
+    if (detail::OffloadJob* next = admission_.pop_front()) {
+      queue_.push_back(*next, kQueue);
+      stats_.max_queued = std::max(stats_.max_queued, queue_.size);
+      helper = unpark_one_locked();
+    }
+    ++stats_.executed;
+    lock.unlock();
+    wake(helper);
     job->execute();
     hand_back(*job);
+    lock.lock();
   }
 }
 

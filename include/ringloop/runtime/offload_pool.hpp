@@ -7,10 +7,10 @@
 // running job finishes and its result is discarded.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -113,14 +113,25 @@ class OffloadPool {
     detail::OffloadJob* pop_front() noexcept;
     void remove(detail::OffloadJob& job) noexcept;
   };
-  void work();
+  /// Where an idle worker sleeps: it waits on `wake` alone, so a submitter wakes exactly one
+  /// parked worker with one futex call, and never one that is already awake or being woken.
+  struct Parking {
+    std::atomic<std::uint32_t> wake{0};
+    Parking* next_idle = nullptr;  // guarded by mutex_
+  };
+  void work(Parking& self);
+  /// Takes the most recently parked worker off the idle stack (mutex_ held); null when none.
+  Parking* unpark_one_locked() noexcept;
+  static void wake(Parking* worker) noexcept;
   static void hand_back(detail::OffloadJob& job);
 
   std::mutex shutdown_mutex_;  // one shutdown at a time (the destructor may race a caller's)
   mutable std::mutex mutex_;
-  std::condition_variable work_available_;
   JobList queue_;      // admitted, waiting for a worker (at most queue_limit_)
   JobList admission_;  // arrived while the queue was full
+  // Parked workers, last parked first (guarded by mutex_); parking_ holds one spot per worker.
+  Parking* idle_ = nullptr;
+  std::unique_ptr<Parking[]> parking_;
   std::size_t queue_limit_;
   bool closed_ = false;
   PendingJobs pending_mode_ = PendingJobs::finish;
