@@ -15,16 +15,30 @@ namespace ringloop::io {
 
 const char* op_name(OpCode code) noexcept {
   switch (code) {
-    case OpCode::nop: return "nop";
-    case OpCode::read: return "read";
-    case OpCode::write: return "write";
-    case OpCode::recv: return "recv";
-    case OpCode::send: return "send";
-    case OpCode::accept: return "accept";
-    case OpCode::connect: return "connect";
-    case OpCode::poll: return "poll";
-    case OpCode::close: return "close";
-    case OpCode::timeout: return "timeout";
+    case OpCode::nop:
+      return "nop";
+    case OpCode::read:
+      return "read";
+    case OpCode::write:
+      return "write";
+    case OpCode::recv:
+      return "recv";
+    case OpCode::send:
+      return "send";
+    case OpCode::accept:
+      return "accept";
+    case OpCode::connect:
+      return "connect";
+    case OpCode::poll:
+      return "poll";
+    case OpCode::close:
+      return "close";
+    case OpCode::timeout:
+      return "timeout";
+    case OpCode::openat:
+      return "openat";
+    case OpCode::fsync:
+      return "fsync";
   }
   return "unknown";
 }
@@ -53,10 +67,11 @@ bool probe_uring(std::string* why) {
   }
   io_uring_probe* probe = io_uring_get_probe_ring(&ring);
   bool complete = probe != nullptr;
-  const int needed[] = {IORING_OP_NOP,     IORING_OP_READ,        IORING_OP_WRITE,
-                        IORING_OP_RECV,    IORING_OP_SEND,        IORING_OP_ACCEPT,
-                        IORING_OP_CONNECT, IORING_OP_POLL_ADD,    IORING_OP_CLOSE,
-                        IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL};
+  const int needed[] = {IORING_OP_NOP,     IORING_OP_READ,         IORING_OP_WRITE,
+                        IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_ACCEPT,
+                        IORING_OP_CONNECT, IORING_OP_POLL_ADD,     IORING_OP_CLOSE,
+                        IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_OPENAT,
+                        IORING_OP_FSYNC};
   for (int opcode : needed) {
     if (complete && !io_uring_opcode_supported(probe, opcode)) {
       complete = false;

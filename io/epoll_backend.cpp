@@ -173,8 +173,9 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
       });
       break;
     case OpCode::recv:
-      result = retry_interrupted(
-          [&] { return ::recv(fd, operation.buffer, operation.length, operation.flags | MSG_DONTWAIT); });
+      result = retry_interrupted([&] {
+        return ::recv(fd, operation.buffer, operation.length, operation.flags | MSG_DONTWAIT);
+      });
       break;
     case OpCode::send:
       result = retry_interrupted([&] {
@@ -210,6 +211,8 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
     }
     case OpCode::close:
     case OpCode::timeout:
+    case OpCode::openat:
+    case OpCode::fsync:
       return true;  // handled by start()
   }
   return result != -EAGAIN && result != -EWOULDBLOCK;
@@ -269,13 +272,19 @@ void EpollBackend::perform_close(Operation& operation) {
 }
 
 void EpollBackend::start(Operation& operation) {
+  if (operation.code == OpCode::openat || operation.code == OpCode::fsync) {
+    // File operations would block the loop on the disk: epoll cannot wait on regular files.
+    // native_file_io() is false here, so the file layer runs them on the offload pool instead.
+    finish(operation, -EOPNOTSUPP);
+    return;
+  }
   if (operation.code == OpCode::close) {
     perform_close(operation);
     return;
   }
   if (operation.code == OpCode::timeout) {
-    operation.backend_deadline_ns = monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 +
-                                    operation.timeout.tv_nsec;
+    operation.backend_deadline_ns =
+        monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 + operation.timeout.tv_nsec;
     operation.backend_slot = kTimed;
     timeouts_.push(&operation);
     return;
@@ -350,7 +359,9 @@ std::size_t EpollBackend::poll(std::optional<std::chrono::nanoseconds> timeout) 
   if (ready < 0 && errno != EINTR) {
     throw std::system_error(errno, std::system_category(), "epoll_wait");
   }
-  for (int i = 0; i < ready; ++i) on_ready(events_[static_cast<std::size_t>(i)].data.fd, events_[static_cast<std::size_t>(i)].events);
+  for (int i = 0; i < ready; ++i)
+    on_ready(events_[static_cast<std::size_t>(i)].data.fd,
+             events_[static_cast<std::size_t>(i)].events);
   if (ready == static_cast<int>(events_.size())) events_.resize(events_.size() * 2);
   expire_timeouts();
   // Index loop: a completion may cancel another operation, which appends to finished_.

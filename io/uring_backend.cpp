@@ -30,9 +30,9 @@ constexpr unsigned kFastFlags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_
 // fast combination first, then COOP_TASKRUN alone (5.19), then nothing.
 int create_ring(io_uring& ring, const BackendOptions& options) {
   const unsigned attempts[] = {kFastFlags, IORING_SETUP_COOP_TASKRUN, 0};
-  const std::uint32_t completions =
-      options.uring_completion_entries ? options.uring_completion_entries
-                                       : options.uring_entries * 4;
+  const std::uint32_t completions = options.uring_completion_entries
+                                        ? options.uring_completion_entries
+                                        : options.uring_entries * 4;
   int result = -EINVAL;
   for (unsigned flags : attempts) {
     io_uring_params params{};
@@ -48,14 +48,17 @@ int create_ring(io_uring& ring, const BackendOptions& options) {
 
 UringBackend::UringBackend(const BackendOptions& options) {
   polls_when_idle_ = false;
+  native_file_io_ = true;
   const int created = create_ring(ring_, options);
   if (created < 0) {
-    throw BackendUnavailable(std::string("io_uring backend cannot run here: io_uring_queue_init failed: ") +
-                             std::strerror(-created));
+    throw BackendUnavailable(
+        std::string("io_uring backend cannot run here: io_uring_queue_init failed: ") +
+        std::strerror(-created));
   }
   if (!(ring_.features & IORING_FEAT_NODROP) || !(ring_.features & IORING_FEAT_EXT_ARG)) {
     io_uring_queue_exit(&ring_);
-    throw BackendUnavailable("io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel < 5.11)");
+    throw BackendUnavailable(
+        "io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel < 5.11)");
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
@@ -70,6 +73,14 @@ UringBackend::~UringBackend() {
   drain_at_shutdown();
   io_uring_queue_exit(&ring_);
   ::close(wake_fd_);
+}
+
+// An open that completed while the ring was being torn down made a descriptor nobody will
+// receive: close it here, or every loop closed in the middle of an open leaks one (Tokio closes
+// such descriptors from the completion too: tokio/tests/fs_uring_cancel_open.rs).
+void UringBackend::close_orphaned_descriptor(const Operation& operation,
+                                             std::int32_t result) noexcept {
+  if (operation.code == OpCode::openat && result >= 0) ::close(result);
 }
 
 // The kernel may write into operation buffers until their completions arrive, even after the
@@ -88,6 +99,7 @@ void UringBackend::drain_at_shutdown() noexcept {
       for (Completion& completion : deferred_) {
         completion.operation->state = OpState::idle;
         --in_flight_;
+        close_orphaned_descriptor(*completion.operation, completion.result);
       }
       deferred_.clear();
     }
@@ -152,6 +164,15 @@ void UringBackend::prepare(io_uring_sqe* entry, Operation& operation) {
     case OpCode::timeout:
       io_uring_prep_timeout(entry, &operation.timeout, 0, 0);
       break;
+    case OpCode::openat:
+      // The kernel copies the path when it takes the entry; the submitter keeps it alive anyway
+      // until the completion, so a deferred submission (full queue) cannot see freed memory.
+      io_uring_prep_openat(entry, operation.fd, operation.path, operation.flags,
+                           static_cast<mode_t>(operation.mode));
+      break;
+    case OpCode::fsync:
+      io_uring_prep_fsync(entry, operation.fd, static_cast<unsigned>(operation.flags));
+      break;
   }
   io_uring_sqe_set_data(entry, &operation);
 }
@@ -185,7 +206,8 @@ void UringBackend::arm_wake_read() {
 void UringBackend::enable_on_this_thread() {
   if (!(ring_.flags & IORING_SETUP_R_DISABLED) || enabled_) return;
   // Debian's liburing 2.3 declares io_uring_enable_rings() but does not export it.
-  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0) {
     throw_errno(errno, "io_uring_register(IORING_REGISTER_ENABLE_RINGS)");
   }
   enabled_ = true;

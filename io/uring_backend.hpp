@@ -34,6 +34,7 @@ class UringBackend final : public Backend {
   void move_ready_completions();
   std::size_t dispatch_deferred();
   void drain_at_shutdown() noexcept;
+  static void close_orphaned_descriptor(const Operation& operation, std::int32_t result) noexcept;
 
   io_uring ring_{};
   int wake_fd_ = -1;

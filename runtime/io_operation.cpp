@@ -24,7 +24,10 @@ bool IoOperation::await_suspend(std::coroutine_handle<> awaiting) {
 
 void IoOperation::on_complete(io::Operation& operation, std::int32_t result) {
   auto* self = static_cast<IoOperation*>(operation.user_data);
-  const bool interrupted = result == -EINTR || result == -EAGAIN;
+  // close(2) is never repeated: Linux releases the number even when it answers EINTR, and a
+  // second close could hit a descriptor opened meanwhile under the same number.
+  const bool interrupted =
+      (result == -EINTR || result == -EAGAIN) && operation.code != io::OpCode::close;
   if (interrupted && !self->task_->cancel_requested()) {
     self->loop_->backend().submit(operation);  // a normal event, not an error (PITFALLS §5)
     return;
@@ -45,7 +48,8 @@ std::int32_t IoOperation::await_resume() {
   if (result == -ECANCELED && task.cancel_requested()) task.throw_if_cancel_requested();
   if (result >= 0) return result;
   if (operation_.code == io::OpCode::timeout && result == -ETIME) return 0;
-  if (task.cancel_requested() && (result == -EINTR || result == -EAGAIN)) {
+  if (task.cancel_requested() && (result == -EINTR || result == -EAGAIN) &&
+      operation_.code != io::OpCode::close) {
     task.throw_if_cancel_requested();
   }
   std::string where = io::op_name(operation_.code);
@@ -125,16 +129,35 @@ IoOperation close(int fd) noexcept {
   return awaiter;
 }
 
+IoOperation openat(const char* path, int flags, mode_t mode, int directory) noexcept {
+  IoOperation awaiter(io::OpCode::openat);
+  io::Operation& operation = awaiter.operation();
+  operation.fd = directory;
+  operation.path = path;
+  operation.flags = flags;
+  operation.mode = mode;
+  return awaiter;
+}
+
+IoOperation fsync(int fd, bool data_only) noexcept {
+  IoOperation awaiter(io::OpCode::fsync);
+  awaiter.operation().fd = fd;
+  awaiter.operation().flags = data_only ? 1 : 0;  // IORING_FSYNC_DATASYNC
+  return awaiter;
+}
+
 IoOperation timeout(Duration duration) noexcept {
   IoOperation awaiter(io::OpCode::timeout);
-  const auto nanoseconds =
-      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
+  const auto nanoseconds = std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(duration).count());
   awaiter.operation().timeout.tv_sec = nanoseconds / 1'000'000'000;
   awaiter.operation().timeout.tv_nsec = nanoseconds % 1'000'000'000;
   return awaiter;
 }
 
-IoOperation nop() noexcept { return IoOperation(io::OpCode::nop); }
+IoOperation nop() noexcept {
+  return IoOperation(io::OpCode::nop);
+}
 
 }  // namespace ops
 }  // namespace ringloop

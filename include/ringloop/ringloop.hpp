@@ -9,6 +9,7 @@
 #include <ringloop/runtime/condition.hpp>
 #include <ringloop/runtime/errors.hpp>
 #include <ringloop/runtime/event.hpp>
+#include <ringloop/runtime/file.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/gather.hpp>
 #include <ringloop/runtime/handle.hpp>

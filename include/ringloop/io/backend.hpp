@@ -41,12 +41,12 @@ struct BackendOptions {
 
 /// Counters a backend keeps for tests, benchmarks and debugging.
 struct BackendStats {
-  std::uint64_t submitted = 0;         ///< operations accepted by submit()
-  std::uint64_t completed = 0;         ///< completions delivered
-  std::uint64_t system_calls = 0;      ///< io_uring_enter / epoll_wait calls made by poll()
-  std::uint64_t submit_queue_full = 0; ///< times a full submission queue had to be flushed
-  std::uint64_t overflow_flushes = 0;  ///< times completions parked by the kernel were fetched
-  std::uint64_t retried_enters = 0;    ///< EINTR/EAGAIN/EBUSY answers that were retried
+  std::uint64_t submitted = 0;          ///< operations accepted by submit()
+  std::uint64_t completed = 0;          ///< completions delivered
+  std::uint64_t system_calls = 0;       ///< io_uring_enter / epoll_wait calls made by poll()
+  std::uint64_t submit_queue_full = 0;  ///< times a full submission queue had to be flushed
+  std::uint64_t overflow_flushes = 0;   ///< times completions parked by the kernel were fetched
+  std::uint64_t retried_enters = 0;     ///< EINTR/EAGAIN/EBUSY answers that were retried
 };
 
 /// A reactor. All members but wake() are for the owning loop's thread only.
@@ -83,6 +83,11 @@ class Backend {
   /// the call altogether.
   [[nodiscard]] bool polls_when_idle() const noexcept { return polls_when_idle_; }
 
+  /// Whether regular-file operations (openat, read/write at an offset, fsync, close) run natively
+  /// without blocking the loop. io_uring: yes. epoll: no, since epoll cannot wait on regular files
+  /// (they are always "ready" and a read blocks on the disk), so the file layer offloads them.
+  [[nodiscard]] bool native_file_io() const noexcept { return native_file_io_; }
+
   [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
 
  protected:
@@ -95,6 +100,7 @@ class Backend {
   BackendStats stats_;
   std::size_t in_flight_ = 0;
   bool polls_when_idle_ = true;
+  bool native_file_io_ = false;
 };
 
 /// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,

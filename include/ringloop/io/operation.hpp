@@ -24,6 +24,8 @@ enum class OpCode : std::uint8_t {
   poll,     ///< waits for `poll_events`; result is the events that fired
   close,    ///< close(2)
   timeout,  ///< completes with -ETIME after `timeout` (relative)
+  openat,   ///< openat(2) of `path` relative to `fd` with `flags`, `mode`; result: the descriptor
+  fsync,    ///< fsync(2), or fdatasync(2) when `flags` has IORING_FSYNC_DATASYNC (1)
 };
 
 /// Printable name of an operation kind, for error messages.
@@ -44,14 +46,16 @@ struct Operation : detail::HeapNode {
   int fd = -1;
   void* buffer = nullptr;
   std::uint32_t length = 0;
-  int flags = 0;                   ///< recv/send flags, accept4 flags
-  std::uint32_t poll_events = 0;   ///< POLLIN/POLLOUT... for `poll`
+  int flags = 0;                  ///< recv/send flags, accept4 flags, open flags, fsync flags
+  std::uint32_t poll_events = 0;  ///< POLLIN/POLLOUT... for `poll`
   std::uint64_t offset = static_cast<std::uint64_t>(-1);  ///< -1: the file position
-  sockaddr* address = nullptr;     ///< connect target, or accept's peer address out
-  socklen_t address_length = 0;    ///< in for connect; in/out for accept
-  __kernel_timespec timeout{};     ///< relative duration for `timeout`
+  sockaddr* address = nullptr;   ///< connect target, or accept's peer address out
+  socklen_t address_length = 0;  ///< in for connect; in/out for accept
+  __kernel_timespec timeout{};   ///< relative duration for `timeout`
+  const char* path = nullptr;    ///< `openat`: NUL-terminated path, kept alive by the submitter
+  std::uint32_t mode = 0;        ///< `openat`: permission bits for a created file
   CompletionFunction on_complete = nullptr;
-  void* user_data = nullptr;       ///< free for the submitter
+  void* user_data = nullptr;  ///< free for the submitter
 
   // Backend bookkeeping (epoll: which list holds the operation, its links, its deadline).
   std::uint8_t backend_slot = 0;

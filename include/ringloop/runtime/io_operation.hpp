@@ -4,6 +4,8 @@
 // when the backend has delivered its completion — so a cancelled read cannot write into freed
 // memory (DESIGN.md rule 1): cancellation asks the backend, then waits for its answer.
 
+#include <fcntl.h>
+
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +72,12 @@ IoOperation connect(int fd, const sockaddr* address, socklen_t length) noexcept;
 IoOperation poll(int fd, std::uint32_t events) noexcept;
 /// close(2). With epoll, operations still waiting on `fd` complete with ECANCELED.
 IoOperation close(int fd) noexcept;
+/// openat(2) of `path` relative to `directory` (AT_FDCWD: the working directory); gives the new
+/// descriptor. `path` must stay valid until the await ends. Native on io_uring only: the epoll
+/// backend answers EOPNOTSUPP (see io::Backend::native_file_io()).
+IoOperation openat(const char* path, int flags, mode_t mode, int directory = AT_FDCWD) noexcept;
+/// fsync(2), or fdatasync(2) when `data_only`. Native on io_uring only (epoll: EOPNOTSUPP).
+IoOperation fsync(int fd, bool data_only = false) noexcept;
 /// A backend timer (IORING_OP_TIMEOUT / the epoll backend's timeout list); gives 0 when it expires.
 IoOperation timeout(Duration duration) noexcept;
 /// Completes with 0 through the backend; measures the machinery itself.
