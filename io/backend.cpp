@@ -39,6 +39,10 @@ const char* op_name(OpCode code) noexcept {
       return "openat";
     case OpCode::fsync:
       return "fsync";
+    case OpCode::recvmsg:
+      return "recvmsg";
+    case OpCode::sendmsg:
+      return "sendmsg";
   }
   return "unknown";
 }
@@ -71,7 +75,7 @@ bool probe_uring(std::string* why) {
                         IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_ACCEPT,
                         IORING_OP_CONNECT, IORING_OP_POLL_ADD,     IORING_OP_CLOSE,
                         IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_OPENAT,
-                        IORING_OP_FSYNC};
+                        IORING_OP_FSYNC,   IORING_OP_RECVMSG,      IORING_OP_SENDMSG};
   for (int opcode : needed) {
     if (complete && !io_uring_opcode_supported(probe, opcode)) {
       complete = false;

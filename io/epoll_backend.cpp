@@ -25,10 +25,12 @@ std::uint32_t interest(const Operation& operation) noexcept {
   switch (operation.code) {
     case OpCode::read:
     case OpCode::recv:
+    case OpCode::recvmsg:
     case OpCode::accept:
       return EPOLLIN;
     case OpCode::write:
     case OpCode::send:
+    case OpCode::sendmsg:
     case OpCode::connect:
       return EPOLLOUT;
     case OpCode::poll:
@@ -201,6 +203,15 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
         if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) error = errno;
         result = -error;
       }
+      break;
+    case OpCode::recvmsg:
+      result = retry_interrupted(
+          [&] { return ::recvmsg(fd, operation.message, operation.flags | MSG_DONTWAIT); });
+      break;
+    case OpCode::sendmsg:
+      result = retry_interrupted([&] {
+        return ::sendmsg(fd, operation.message, operation.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+      });
       break;
     case OpCode::poll: {
       pollfd entry{fd, static_cast<short>(operation.poll_events), 0};

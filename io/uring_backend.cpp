@@ -173,6 +173,14 @@ void UringBackend::prepare(io_uring_sqe* entry, Operation& operation) {
     case OpCode::fsync:
       io_uring_prep_fsync(entry, operation.fd, static_cast<unsigned>(operation.flags));
       break;
+    case OpCode::recvmsg:
+      io_uring_prep_recvmsg(entry, operation.fd, operation.message,
+                            static_cast<unsigned>(operation.flags));
+      break;
+    case OpCode::sendmsg:
+      io_uring_prep_sendmsg(entry, operation.fd, operation.message,
+                            static_cast<unsigned>(operation.flags | MSG_NOSIGNAL));
+      break;
   }
   io_uring_sqe_set_data(entry, &operation);
 }

@@ -52,6 +52,7 @@ std::int32_t IoOperation::await_resume() {
       operation_.code != io::OpCode::close) {
     task.throw_if_cancel_requested();
   }
+  if (return_errors_) return result;
   std::string where = io::op_name(operation_.code);
   if (operation_.fd >= 0) where += " on fd " + std::to_string(operation_.fd);
   throw std::system_error(-result, std::system_category(), where);
@@ -88,6 +89,22 @@ IoOperation write(int fd, std::span<const std::byte> buffer, std::uint64_t offse
 IoOperation recv(int fd, std::span<std::byte> buffer, int flags) noexcept {
   IoOperation awaiter(io::OpCode::recv);
   with_buffer(awaiter, fd, buffer.data(), buffer.size(), 0).operation().flags = flags;
+  return awaiter;
+}
+
+IoOperation recvmsg(int fd, msghdr* message, int flags) noexcept {
+  IoOperation awaiter(io::OpCode::recvmsg);
+  awaiter.operation().fd = fd;
+  awaiter.operation().message = message;
+  awaiter.operation().flags = flags;
+  return awaiter;
+}
+
+IoOperation sendmsg(int fd, msghdr* message, int flags) noexcept {
+  IoOperation awaiter(io::OpCode::sendmsg);
+  awaiter.operation().fd = fd;
+  awaiter.operation().message = message;
+  awaiter.operation().flags = flags;
   return awaiter;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Everything a ringloop user needs: the loop, tasks, futures, sleeping, cancellation, and
-// awaitable descriptor operations.
+// awaitable descriptor operations, files and sockets.
 
 #include <ringloop/io/backend.hpp>
 #include <ringloop/io/operation.hpp>
@@ -16,6 +16,9 @@
 #include <ringloop/runtime/io_operation.hpp>
 #include <ringloop/runtime/lock.hpp>
 #include <ringloop/runtime/loop.hpp>
+#include <ringloop/runtime/offload.hpp>
+#include <ringloop/runtime/offload_pool.hpp>
+#include <ringloop/runtime/queue.hpp>
 #include <ringloop/runtime/semaphore.hpp>
 #include <ringloop/runtime/shield.hpp>
 #include <ringloop/runtime/sleep.hpp>
@@ -25,6 +28,11 @@
 #include <ringloop/runtime/timeout.hpp>
 #include <ringloop/runtime/wait.hpp>
 #include <ringloop/runtime/wait_list.hpp>
-#include <ringloop/runtime/queue.hpp>
-#include <ringloop/runtime/offload.hpp>
-#include <ringloop/runtime/offload_pool.hpp>
+#include <ringloop/sockets/listener.hpp>
+#include <ringloop/sockets/resolve.hpp>
+#include <ringloop/sockets/socket_address.hpp>
+#include <ringloop/sockets/socket_errors.hpp>
+#include <ringloop/sockets/stream_socket.hpp>
+#include <ringloop/sockets/tcp.hpp>
+#include <ringloop/sockets/udp.hpp>
+#include <ringloop/sockets/unix_socket.hpp>

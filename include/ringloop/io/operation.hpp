@@ -26,6 +26,8 @@ enum class OpCode : std::uint8_t {
   timeout,  ///< completes with -ETIME after `timeout` (relative)
   openat,   ///< openat(2) of `path` relative to `fd` with `flags`, `mode`; result: the descriptor
   fsync,    ///< fsync(2), or fdatasync(2) when `flags` has IORING_FSYNC_DATASYNC (1)
+  recvmsg,  ///< recvmsg(2) into `message` with `flags`; result: bytes (msg_flags updated)
+  sendmsg,  ///< sendmsg(2) of `message` with `flags` (MSG_NOSIGNAL is always added)
 };
 
 /// Printable name of an operation kind, for error messages.
@@ -54,6 +56,7 @@ struct Operation : detail::HeapNode {
   __kernel_timespec timeout{};   ///< relative duration for `timeout`
   const char* path = nullptr;    ///< `openat`: NUL-terminated path, kept alive by the submitter
   std::uint32_t mode = 0;        ///< `openat`: permission bits for a created file
+  msghdr* message = nullptr;     ///< `recvmsg`/`sendmsg`: kept alive by the submitter
   CompletionFunction on_complete = nullptr;
   void* user_data = nullptr;  ///< free for the submitter
 

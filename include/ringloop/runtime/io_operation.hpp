@@ -28,13 +28,17 @@ class IoOperation final : public detail::Suspension {
  public:
   explicit IoOperation(io::OpCode code) noexcept { operation_.code = code; }
   /// Moves a not-yet-awaited operation (factories return by value; never move one in flight).
-  IoOperation(IoOperation&& other) noexcept : operation_(other.operation_) {}
+  IoOperation(IoOperation&& other) noexcept
+      : operation_(other.operation_), return_errors_(other.return_errors_) {}
   IoOperation(const IoOperation&) = delete;
   IoOperation& operator=(const IoOperation&) = delete;
   IoOperation& operator=(IoOperation&&) = delete;
 
   /// The record to fill before awaiting.
   io::Operation& operation() noexcept { return operation_; }
+  /// Makes co_await give a failure as its negative errno instead of throwing std::system_error
+  /// (CancelledError is still thrown): for callers that branch on the errno (EMFILE, EAGAIN...).
+  void return_errors() noexcept { return_errors_ = true; }
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiting);
@@ -49,6 +53,7 @@ class IoOperation final : public detail::Suspension {
   detail::TaskStateBase* task_ = nullptr;
   std::int32_t result_ = 0;
   bool suspended_ = false;
+  bool return_errors_ = false;
 };
 
 /// Descriptor operations as awaitables (the layer sockets/ and files build on).
@@ -66,6 +71,10 @@ IoOperation recv(int fd, std::span<std::byte> buffer, int flags = 0) noexcept;
 IoOperation send(int fd, std::span<const std::byte> buffer, int flags = 0) noexcept;
 /// accept4(2) with SOCK_CLOEXEC|SOCK_NONBLOCK; `peer` may be null.
 IoOperation accept(int fd, sockaddr* peer = nullptr, socklen_t peer_length = 0) noexcept;
+/// recvmsg(2) into `message` (which, with its iovecs and name buffer, must outlive the await).
+IoOperation recvmsg(int fd, msghdr* message, int flags = 0) noexcept;
+/// sendmsg(2) of `message` with MSG_NOSIGNAL (it must outlive the await).
+IoOperation sendmsg(int fd, msghdr* message, int flags = 0) noexcept;
 /// connect(2) on a non-blocking socket, completing when connected. `address` must outlive it.
 IoOperation connect(int fd, const sockaddr* address, socklen_t length) noexcept;
 /// Waits until `events` (POLLIN, POLLOUT...) are ready; gives the events that fired.

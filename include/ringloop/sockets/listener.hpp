@@ -1,0 +1,44 @@
+#pragma once
+// Listener: what TCP and Unix listening sockets share (accepting a descriptor, address, close).
+
+#include <cstddef>
+
+#include <ringloop/runtime/io_operation.hpp>
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/sockets/socket_address.hpp>
+
+namespace ringloop {
+
+/// A listening stream socket. Move-only; owns its descriptor. Loop thread only.
+class Listener {
+ public:
+  Listener() noexcept = default;
+  Listener(Listener&& other) noexcept;
+  Listener& operator=(Listener&& other) noexcept;
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  /// Closes the descriptor if still open.
+  ~Listener();
+
+  /// getsockname(2): the bound address (with the port the kernel picked for port 0).
+  [[nodiscard]] SocketAddress local_address() const;
+  /// Stops listening. An accept pending in another task fails with std::system_error (EBADF).
+  /// Closing twice is a no-op.
+  Task<> close();
+  [[nodiscard]] bool is_open() const noexcept { return descriptor_ >= 0; }
+  [[nodiscard]] int native_handle() const noexcept { return descriptor_; }
+  /// How many times accept() found the process out of descriptors and waited.
+  [[nodiscard]] std::size_t descriptor_exhaustions() const noexcept { return exhaustions_; }
+
+ protected:
+  /// Binds and listens on a new socket of the address's family. Throws std::system_error.
+  static int open_listening(const SocketAddress& address, int backlog, bool reuse_port);
+  /// Accepts one connection's descriptor, retrying through EMFILE/ENFILE with backoff.
+  Task<int> accept_descriptor();
+
+  int descriptor_ = -1;
+  std::size_t exhaustions_ = 0;
+  IoOperation* pending_accept_ = nullptr;  // so close() can cancel it
+};
+
+}  // namespace ringloop

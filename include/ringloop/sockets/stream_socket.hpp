@@ -1,0 +1,112 @@
+#pragma once
+// StreamSocket: a connected stream socket (TCP or Unix) with asyncio's StreamReader and
+// StreamWriter in one object: buffered reads (read_exactly, read_until, readline) and buffered
+// writes whose drain() applies backpressure, so a slow peer cannot make memory grow without bound.
+//
+// Memory and cancellation: spans point at the caller's memory, which must stay valid until the
+// await ends. Every await may be cancelled; the backend lets go of the memory before the task
+// resumes with CancelledError (DESIGN.md rule 1). Bytes already received are never lost: a
+// cancelled or failed read_until leaves them buffered for the next read.
+//
+// Errors: std::system_error with the errno (ECONNRESET, EPIPE...) and what() naming the operation
+// and the socket; a send to a closed peer gives EPIPE, never SIGPIPE. One read and one write may
+// be pending at a time (a second concurrent one is an InvalidStateError). Loop thread only.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <ringloop/runtime/task.hpp>
+#include <ringloop/sockets/socket_address.hpp>
+
+namespace ringloop {
+
+namespace detail {
+class StreamCore;
+}  // namespace detail
+
+/// A connected stream socket. Move-only; owns its descriptor.
+class StreamSocket {
+ public:
+  /// Default write_buffer_limits (asyncio's): drain() waits above 64 KiB until 16 KiB remain.
+  static constexpr std::size_t default_high_water = 64 * 1024;
+  static constexpr std::size_t default_low_water = 16 * 1024;
+
+  /// A closed socket: every operation fails with EBADF.
+  StreamSocket() noexcept;
+  /// Takes ownership of a connected, non-blocking stream socket descriptor.
+  explicit StreamSocket(int descriptor);
+  StreamSocket(StreamSocket&&) noexcept;
+  StreamSocket& operator=(StreamSocket&&) noexcept;
+  StreamSocket(const StreamSocket&) = delete;
+  StreamSocket& operator=(const StreamSocket&) = delete;
+  /// Aborts: closes the descriptor at once (after the backend lets go of pending writes'
+  /// memory); bytes still in the write buffer are dropped. Await close() to send them first.
+  ~StreamSocket();
+
+  // ---- reading ----
+  /// Up to buffer.size() bytes: what is buffered, else one receive. 0 means the peer closed its
+  /// side (end of stream). An empty buffer gives 0 at once.
+  Task<std::size_t> read_some(std::span<std::byte> buffer);
+  /// Exactly buffer.size() bytes; IncompleteReadError (with the partial bytes) if the stream ends.
+  Task<> read_exactly(std::span<std::byte> buffer);
+  /// Bytes up to and including `delimiter` (non-empty). LimitOverrunError if no delimiter shows
+  /// within `max_bytes` (the bytes stay buffered); IncompleteReadError if the stream ends first.
+  Task<std::string> read_until(std::string delimiter, std::size_t max_bytes = 64 * 1024);
+  /// read_until("\n", max_bytes), except that at the end of the stream it returns what is left
+  /// (possibly "") instead of failing, as asyncio's readline does.
+  Task<std::string> readline(std::size_t max_bytes = 64 * 1024);
+  /// Whether the peer closed its side and the buffer is empty.
+  [[nodiscard]] bool at_eof() const noexcept;
+  /// Bytes received but not yet read.
+  [[nodiscard]] std::size_t read_buffer_size() const noexcept;
+
+  // ---- writing ----
+  /// Sends all of `bytes` (after anything buffered by write()); returns when the kernel has them.
+  /// Without buffered data this sends straight from `bytes`, with no copy.
+  Task<> write_all(std::span<const std::byte> bytes);
+  /// write_all() of the characters of `text`.
+  Task<> write_all(std::string_view text);
+  /// Buffers `bytes` (copied) and starts sending them in the background; never waits. Call
+  /// drain() so a slow peer cannot make the buffer grow. Throws the error that stopped an
+  /// earlier background send, or InvalidStateError after shutdown_write()/close().
+  void write(std::span<const std::byte> bytes);
+  /// write() of the characters of `text`.
+  void write(std::string_view text);
+  /// Waits while more than the high-water mark is buffered, until at most the low-water mark
+  /// is; throws the error that stopped the background send (ECONNRESET, EPIPE...).
+  Task<> drain();
+  /// Waits until the write buffer is empty (everything handed to the kernel).
+  Task<> flush();
+  /// Sets drain()'s marks (low <= high; else std::invalid_argument).
+  void set_write_buffer_limits(std::size_t high, std::size_t low);
+  /// Bytes buffered by write() and not yet sent.
+  [[nodiscard]] std::size_t write_buffer_size() const noexcept;
+
+  // ---- the connection ----
+  /// Flushes the write buffer, then shutdown(SHUT_WR): the peer reads end-of-stream, while this
+  /// side can still read.
+  Task<> shutdown_write();
+  /// Flushes the write buffer (errors are thrown after the descriptor is closed), then closes.
+  /// A read pending in another task ends with end-of-stream. Closing twice is a no-op.
+  Task<> close();
+  /// Whether the socket holds a descriptor (not closed).
+  [[nodiscard]] bool is_open() const noexcept;
+  /// The descriptor, or -1 (for setsockopt and the like; do not close it yourself).
+  [[nodiscard]] int native_handle() const noexcept;
+  /// getsockname(2). Throws std::system_error.
+  [[nodiscard]] SocketAddress local_address() const;
+  /// getpeername(2). Throws std::system_error (ENOTCONN after the peer is gone, for instance).
+  [[nodiscard]] SocketAddress peer_address() const;
+
+ protected:
+  /// Opens a non-blocking socket of `family` and connects it to `address` (cancellable; use
+  /// wait_for for a timeout). Throws std::system_error naming the address.
+  static Task<StreamSocket> connect_socket(SocketAddress address);
+
+  std::shared_ptr<detail::StreamCore> core_;
+};
+
+}  // namespace ringloop

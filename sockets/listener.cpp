@@ -1,0 +1,122 @@
+#include <ringloop/sockets/listener.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include <ringloop/runtime/sleep.hpp>
+
+#include "socket_util.hpp"
+
+namespace ringloop {
+
+namespace detail {
+
+int open_socket(const SocketAddress& address, int type) {
+  if (address.family() == AF_UNSPEC) {
+    throw std::invalid_argument("socket: the address is empty (AF_UNSPEC)");
+  }
+  return check_system_call(::socket(address.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+                           "socket for " + address.to_string());
+}
+
+SocketAddress socket_name(int descriptor, bool peer) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  auto* native = reinterpret_cast<sockaddr*>(&storage);
+  const int result = peer ? ::getpeername(descriptor, native, &length)
+                          : ::getsockname(descriptor, native, &length);
+  check_system_call(result, std::string(peer ? "getpeername" : "getsockname") + " on fd " +
+                                std::to_string(descriptor));
+  return SocketAddress::from_native(native, length);
+}
+
+}  // namespace detail
+
+Listener::Listener(Listener&& other) noexcept
+    : descriptor_(std::exchange(other.descriptor_, -1)),
+      exhaustions_(other.exhaustions_),
+      pending_accept_(std::exchange(other.pending_accept_, nullptr)) {}
+
+Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    if (descriptor_ >= 0) ::close(descriptor_);
+    descriptor_ = std::exchange(other.descriptor_, -1);
+    exhaustions_ = other.exhaustions_;
+    pending_accept_ = std::exchange(other.pending_accept_, nullptr);
+  }
+  return *this;
+}
+
+Listener::~Listener() {
+  if (descriptor_ >= 0) ::close(descriptor_);
+}
+
+SocketAddress Listener::local_address() const {
+  return detail::socket_name(descriptor_, false);
+}
+
+Task<> Listener::close() {
+  const int descriptor = std::exchange(descriptor_, -1);
+  if (descriptor < 0) co_return;
+  detail::cancel_pending(std::exchange(pending_accept_, nullptr));
+  co_await ops::close(descriptor);
+}
+
+int Listener::open_listening(const SocketAddress& address, int backlog, bool reuse_port) {
+  const int descriptor = detail::open_socket(address, SOCK_STREAM);
+  try {
+    const int on = 1;
+    if (!address.is_unix()) {
+      detail::check_system_call(::setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on),
+                                "setsockopt(SO_REUSEADDR) for " + address.to_string());
+      if (reuse_port) {
+        detail::check_system_call(
+            ::setsockopt(descriptor, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on),
+            "setsockopt(SO_REUSEPORT) for " + address.to_string());
+      }
+    }
+    detail::check_system_call(::bind(descriptor, address.native(), address.native_length()),
+                              "bind to " + address.to_string());
+    detail::check_system_call(::listen(descriptor, backlog), "listen on " + address.to_string());
+  } catch (...) {
+    ::close(descriptor);
+    throw;
+  }
+  return descriptor;
+}
+
+Task<int> Listener::accept_descriptor() {
+  // Out of descriptors, accept would fail again at once while the connection waits in the
+  // backlog: wait and retry (libuv and Tokio servers do the same) rather than spin or give up.
+  Duration backoff = std::chrono::milliseconds(1);
+  for (;;) {
+    if (descriptor_ < 0) detail::throw_socket_error(EBADF, "accept on a closed listener");
+    IoOperation accepting = ops::accept(descriptor_);
+    accepting.return_errors();
+    int result;
+    {
+      detail::PendingOperation pending(pending_accept_, accepting);
+      result = co_await accepting;
+    }
+    if (descriptor_ < 0) {
+      if (result >= 0) ::close(result);  // closed while the connection arrived
+      detail::throw_socket_error(EBADF, "accept on a closed listener");
+    }
+    if (result >= 0) co_return result;
+    if (result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM) {
+      ++exhaustions_;
+      co_await sleep(backoff);
+      backoff = std::min<Duration>(backoff * 2, std::chrono::milliseconds(100));
+      continue;
+    }
+    if (result == -ECONNABORTED || result == -EPROTO || result == -EPERM) {
+      continue;  // that connection died in the backlog (or a firewall refused it): next one
+    }
+    detail::throw_socket_error(-result, "accept on fd " + std::to_string(descriptor_));
+  }
+}
+
+}  // namespace ringloop

@@ -1,0 +1,506 @@
+#include <ringloop/sockets/stream_socket.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <ringloop/runtime/errors.hpp>
+#include <ringloop/runtime/event.hpp>
+#include <ringloop/runtime/task_handle.hpp>
+#include <ringloop/sockets/socket_errors.hpp>
+
+#include "socket_util.hpp"
+
+namespace ringloop {
+namespace detail {
+
+/// The state behind a StreamSocket. Heap-allocated and shared with the background flusher, so
+/// the socket object may move (and even be destroyed) while bytes are still being sent.
+class StreamCore {
+ public:
+  explicit StreamCore(int descriptor) noexcept : descriptor(descriptor) {}
+  StreamCore(const StreamCore&) = delete;
+  StreamCore& operator=(const StreamCore&) = delete;
+  ~StreamCore() {
+    if (descriptor >= 0) ::close(descriptor);
+  }
+
+  [[nodiscard]] std::size_t buffered_for_reading() const noexcept { return read_end - read_begin; }
+  [[nodiscard]] std::size_t buffered_for_writing() const noexcept {
+    return (sending.size() - sent) + pending.size();
+  }
+  [[nodiscard]] std::string where(const char* operation) const {
+    return std::string(operation) + " on fd " + std::to_string(descriptor);
+  }
+  void require_open(const char* operation) const {
+    if (descriptor < 0) throw_socket_error(EBADF, std::string(operation) + " on a closed socket");
+  }
+
+  // Wakes drain() and flush() waiters as the buffer empties (or the sending stops for good).
+  void update_write_events() noexcept {
+    const std::size_t buffered = buffered_for_writing();
+    if (write_error != 0 || buffered <= low_water) drained.set();
+    if (write_error != 0 || buffered == 0) flushed.set();
+  }
+
+  int descriptor;
+
+  // Reading: bytes [read_begin, read_end) of read_buffer are received and not yet read.
+  std::vector<std::byte> read_buffer;
+  std::size_t read_begin = 0;
+  std::size_t read_end = 0;
+  std::size_t delimiter_scanned = 0;  // read_until: bytes already searched (from read_begin)
+  bool end_of_stream = false;
+  bool reading = false;
+  IoOperation* pending_read = nullptr;
+
+  // Writing: `sending` is in the kernel's hands (from offset `sent`), `pending` waits behind it.
+  std::vector<std::byte> sending;
+  std::size_t sent = 0;
+  std::vector<std::byte> pending;
+  std::size_t high_water = StreamSocket::default_high_water;
+  std::size_t low_water = StreamSocket::default_low_water;
+  int write_error = 0;
+  bool write_shut = false;
+  bool direct_writing = false;  // write_all() sending straight from the caller's bytes
+  IoOperation* pending_write = nullptr;
+  TaskHandle<> flusher;
+  bool flusher_running = false;
+  bool abandoned = false;  // the StreamSocket is gone: the flusher closes the descriptor
+  Event drained;
+  Event flushed;
+};
+
+namespace {
+
+std::size_t clamp_length(std::size_t size) noexcept {
+  return std::min<std::size_t>(size, 0x7fff'f000);
+}
+
+// Sends what write() buffered, in the background; ends when the buffer is empty, on an error
+// (kept for drain()/flush() to throw), or when the socket is abandoned.
+Task<> flush_in_background(std::shared_ptr<StreamCore> core) {
+  while (core->write_error == 0 && core->descriptor >= 0) {
+    if (core->sent == core->sending.size()) {
+      if (core->pending.empty()) break;
+      core->sending.clear();
+      core->sent = 0;
+      std::swap(core->sending, core->pending);  // `pending` keeps the old capacity for reuse
+    }
+    std::span<const std::byte> rest(core->sending.data() + core->sent,
+                                    clamp_length(core->sending.size() - core->sent));
+    IoOperation sending = ops::send(core->descriptor, rest);
+    sending.return_errors();
+    const int result = co_await sending;
+    if (result < 0) {
+      core->write_error = -result;
+    } else {
+      core->sent += static_cast<std::size_t>(result);
+    }
+    core->update_write_events();
+  }
+  core->flusher_running = false;
+  core->flusher = {};
+  core->update_write_events();
+  if (core->abandoned && core->descriptor >= 0) ::close(std::exchange(core->descriptor, -1));
+}
+
+void start_flusher(const std::shared_ptr<StreamCore>& core) {
+  if (core->flusher_running || core->direct_writing || core->write_error != 0) return;
+  if (core->buffered_for_writing() == 0) return;
+  core->flusher_running = true;
+  core->flushed.clear();
+  core->flusher = spawn(flush_in_background(core), "stream flusher");
+}
+
+// Makes room for at least `wanted` more bytes after read_end.
+void reserve_read_space(StreamCore& core, std::size_t wanted) {
+  if (core.read_begin == core.read_end) {  // empty: start over at the front
+    core.read_begin = core.read_end = 0;
+  } else if (core.read_begin > 0 && core.read_buffer.size() - core.read_end < wanted) {
+    std::memmove(core.read_buffer.data(), core.read_buffer.data() + core.read_begin,
+                 core.read_end - core.read_begin);
+    core.read_end -= core.read_begin;
+    core.read_begin = 0;
+  }
+  if (core.read_buffer.size() - core.read_end < wanted) {
+    core.read_buffer.resize(std::max(core.read_end + wanted, core.read_buffer.size() * 2));
+  }
+}
+
+// Marks a read in progress (one at a time) for the scope of one read call.
+class ReadingGuard {
+ public:
+  explicit ReadingGuard(StreamCore& core) : core_(core) {
+    core.require_open("read");
+    if (core.reading) {
+      throw InvalidStateError("StreamSocket: another task is already reading from fd " +
+                              std::to_string(core.descriptor));
+    }
+    core.reading = true;
+  }
+  ReadingGuard(const ReadingGuard&) = delete;
+  ReadingGuard& operator=(const ReadingGuard&) = delete;
+  ~ReadingGuard() { core_.reading = false; }
+
+ private:
+  StreamCore& core_;
+};
+
+// One receive into `buffer`. Gives the count; 0 at the end of the stream, or when close() ran
+// meanwhile (it cancels the receive). Throws std::system_error for other failures.
+Task<std::size_t> receive(StreamCore* core, std::span<std::byte> buffer) {
+  const int descriptor = core->descriptor;
+  IoOperation receiving = ops::recv(descriptor, buffer);
+  receiving.return_errors();
+  int result;
+  {
+    PendingOperation pending(core->pending_read, receiving);
+    result = co_await receiving;
+  }
+  if (core->descriptor < 0) co_return 0;  // closed while waiting
+  if (result < 0) throw_socket_error(-result, "recv on fd " + std::to_string(descriptor));
+  if (result == 0) core->end_of_stream = true;
+  co_return static_cast<std::size_t>(result);
+}
+
+// Receives more bytes into the read buffer; false at the end of the stream.
+Task<bool> fill_read_buffer(StreamCore* core, std::size_t wanted) {
+  if (core->end_of_stream) co_return false;
+  reserve_read_space(*core, std::max<std::size_t>(wanted, 16 * 1024));
+  std::span<std::byte> space(core->read_buffer.data() + core->read_end,
+                             core->read_buffer.size() - core->read_end);
+  const std::size_t received = co_await receive(core, space);
+  core->read_end += received;
+  co_return received > 0;
+}
+
+std::string take_buffered(StreamCore& core, std::size_t count) {
+  std::string bytes(reinterpret_cast<const char*>(core.read_buffer.data() + core.read_begin),
+                    count);
+  core.read_begin += count;
+  core.delimiter_scanned = 0;
+  return bytes;
+}
+
+}  // namespace
+}  // namespace detail
+
+StreamSocket::StreamSocket() noexcept = default;
+
+StreamSocket::StreamSocket(int descriptor)
+    : core_(std::make_shared<detail::StreamCore>(descriptor)) {
+  if (descriptor < 0) {
+    core_->descriptor = -1;
+    throw std::invalid_argument("StreamSocket: invalid descriptor " + std::to_string(descriptor));
+  }
+}
+
+StreamSocket::StreamSocket(StreamSocket&&) noexcept = default;
+
+StreamSocket& StreamSocket::operator=(StreamSocket&& other) noexcept {
+  if (this != &other) {
+    StreamSocket old(std::move(*this));  // aborts what this held, as the destructor does
+    core_ = std::move(other.core_);
+  }
+  return *this;
+}
+
+StreamSocket::~StreamSocket() {
+  if (!core_ || core_->descriptor < 0) return;
+  detail::StreamCore& core = *core_;
+  detail::cancel_pending(core.pending_read);
+  detail::cancel_pending(core.pending_write);
+  if (core.flusher_running) {
+    // The flusher's send may still be reading its buffer: it closes the descriptor when it ends.
+    core.abandoned = true;
+    core.flusher.cancel();
+  } else {
+    ::close(std::exchange(core.descriptor, -1));
+  }
+}
+
+// ---- reading ----
+
+Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
+  if (!core_) detail::throw_socket_error(EBADF, "read_some on a closed socket");
+  detail::StreamCore* core = core_.get();
+  detail::ReadingGuard reading(*core);
+  if (buffer.empty()) co_return 0;
+  if (const std::size_t buffered = core->buffered_for_reading(); buffered > 0) {
+    const std::size_t count = std::min(buffered, buffer.size());
+    std::memcpy(buffer.data(), core->read_buffer.data() + core->read_begin, count);
+    core->read_begin += count;
+    core->delimiter_scanned = 0;
+    co_return count;
+  }
+  if (core->end_of_stream) co_return 0;
+  // Nothing buffered: receive straight into the caller's memory (no copy).
+  const std::size_t received = co_await detail::receive(core, buffer);
+  co_return received;
+}
+
+Task<> StreamSocket::read_exactly(std::span<std::byte> buffer) {
+  if (!core_) detail::throw_socket_error(EBADF, "read_exactly on a closed socket");
+  detail::StreamCore* core = core_.get();
+  detail::ReadingGuard reading(*core);
+  // Through the read buffer, so a cancelled or failed read loses no byte: they stay buffered.
+  while (core->buffered_for_reading() < buffer.size()) {
+    const bool more =
+        co_await detail::fill_read_buffer(core, buffer.size() - core->buffered_for_reading());
+    if (!more) {
+      std::string partial = detail::take_buffered(*core, core->buffered_for_reading());
+      throw IncompleteReadError(std::move(partial), buffer.size());
+    }
+  }
+  if (!buffer.empty()) {
+    std::memcpy(buffer.data(), core->read_buffer.data() + core->read_begin, buffer.size());
+  }
+  core->read_begin += buffer.size();
+  core->delimiter_scanned = 0;
+}
+
+Task<std::string> StreamSocket::read_until(std::string delimiter, std::size_t max_bytes) {
+  if (delimiter.empty()) throw std::invalid_argument("read_until: the delimiter is empty");
+  if (!core_) detail::throw_socket_error(EBADF, "read_until on a closed socket");
+  detail::StreamCore* core = core_.get();
+  detail::ReadingGuard reading(*core);
+  const auto* needle = reinterpret_cast<const std::byte*>(delimiter.data());
+  for (;;) {
+    const std::byte* begin = core->read_buffer.data() + core->read_begin;
+    const std::byte* end = core->read_buffer.data() + core->read_end;
+    // Resume the search where the last one stopped, minus a partial delimiter at its end.
+    const std::size_t skip = core->delimiter_scanned > delimiter.size() - 1
+                                 ? core->delimiter_scanned - (delimiter.size() - 1)
+                                 : 0;
+    const std::byte* found = std::search(begin + skip, end, needle, needle + delimiter.size());
+    if (found != end) {
+      const auto length = static_cast<std::size_t>(found - begin) + delimiter.size();
+      if (length > max_bytes) throw LimitOverrunError(core->buffered_for_reading(), max_bytes);
+      co_return detail::take_buffered(*core, length);
+    }
+    core->delimiter_scanned = core->buffered_for_reading();
+    if (core->buffered_for_reading() >= max_bytes) {
+      throw LimitOverrunError(core->buffered_for_reading(), max_bytes);
+    }
+    const bool more = co_await detail::fill_read_buffer(core, 0);
+    if (!more) {
+      std::string partial = detail::take_buffered(*core, core->buffered_for_reading());
+      throw IncompleteReadError(std::move(partial), max_bytes);
+    }
+  }
+}
+
+Task<std::string> StreamSocket::readline(std::size_t max_bytes) {
+  std::string line;
+  try {
+    line = co_await read_until("\n", max_bytes);
+  } catch (IncompleteReadError& error) {
+    line = error.partial();  // the last, unterminated line (or "" at the end of the stream)
+  }
+  co_return line;
+}
+
+bool StreamSocket::at_eof() const noexcept {
+  return core_ && core_->end_of_stream && core_->buffered_for_reading() == 0;
+}
+
+std::size_t StreamSocket::read_buffer_size() const noexcept {
+  return core_ ? core_->buffered_for_reading() : 0;
+}
+
+// ---- writing ----
+
+void StreamSocket::write(std::span<const std::byte> bytes) {
+  if (!core_) detail::throw_socket_error(EBADF, "write on a closed socket");
+  detail::StreamCore& core = *core_;
+  core.require_open("write");
+  if (core.write_error != 0) detail::throw_socket_error(core.write_error, core.where("send"));
+  if (core.write_shut) {
+    throw InvalidStateError("StreamSocket::write after shutdown_write() on fd " +
+                            std::to_string(core.descriptor));
+  }
+  if (bytes.empty()) return;
+  if (core.buffered_for_writing() == 0 && !core.direct_writing) {
+    // Try at once, as uvloop does: most writes fit in the socket buffer and never wait.
+    const ssize_t sent =
+        ::send(core.descriptor, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) {
+      bytes = bytes.subspan(static_cast<std::size_t>(sent));
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      core.write_error = errno;  // reported by drain()/flush()/the next write(), as asyncio does
+      core.update_write_events();
+      return;
+    }
+    if (bytes.empty()) return;
+  }
+  core.pending.insert(core.pending.end(), bytes.begin(), bytes.end());
+  if (core.buffered_for_writing() > core.low_water) core.drained.clear();
+  core.flushed.clear();
+  detail::start_flusher(core_);
+}
+
+void StreamSocket::write(std::string_view text) {
+  write(std::as_bytes(std::span(text.data(), text.size())));
+}
+
+Task<> StreamSocket::write_all(std::span<const std::byte> bytes) {
+  if (!core_) detail::throw_socket_error(EBADF, "write_all on a closed socket");
+  detail::StreamCore* core = core_.get();
+  core->require_open("write_all");
+  if (core->direct_writing) {
+    throw InvalidStateError("StreamSocket: another task is already in write_all on fd " +
+                            std::to_string(core->descriptor));
+  }
+  if (core->buffered_for_writing() > 0 || core->flusher_running) {
+    write(bytes);  // keeps the order behind what write() buffered
+    co_await flush();
+    co_return;
+  }
+  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+  if (core->write_shut) {
+    throw InvalidStateError("StreamSocket::write_all after shutdown_write() on fd " +
+                            std::to_string(core->descriptor));
+  }
+  // Nothing buffered: send straight from the caller's bytes.
+  core->direct_writing = true;
+  const int descriptor = core->descriptor;
+  int error = 0;
+  try {
+    while (!bytes.empty()) {
+      IoOperation sending = ops::send(descriptor, bytes.first(detail::clamp_length(bytes.size())));
+      sending.return_errors();
+      int result;
+      {
+        detail::PendingOperation pending(core->pending_write, sending);
+        result = co_await sending;
+      }
+      if (core->descriptor < 0) {
+        error = EBADF;
+        break;
+      }
+      if (result < 0) {
+        error = -result;
+        break;
+      }
+      bytes = bytes.subspan(static_cast<std::size_t>(result));
+    }
+  } catch (...) {
+    core->direct_writing = false;
+    detail::start_flusher(core_);
+    throw;
+  }
+  core->direct_writing = false;
+  if (error != 0) {
+    if (error != EBADF) core->write_error = error;
+    core->update_write_events();
+    detail::throw_socket_error(error, "send on fd " + std::to_string(descriptor));
+  }
+  detail::start_flusher(core_);  // what write() buffered meanwhile
+}
+
+Task<> StreamSocket::write_all(std::string_view text) {
+  co_await write_all(std::as_bytes(std::span(text.data(), text.size())));
+}
+
+Task<> StreamSocket::drain() {
+  if (!core_) detail::throw_socket_error(EBADF, "drain on a closed socket");
+  std::shared_ptr<detail::StreamCore> core = core_;
+  if (core->write_error == 0 && core->buffered_for_writing() > core->high_water) {
+    core->drained.clear();
+    core->update_write_events();
+    co_await core->drained.wait();
+  }
+  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+}
+
+Task<> StreamSocket::flush() {
+  if (!core_) detail::throw_socket_error(EBADF, "flush on a closed socket");
+  std::shared_ptr<detail::StreamCore> core = core_;
+  while (core->write_error == 0 && (core->buffered_for_writing() > 0 || core->flusher_running)) {
+    core->flushed.clear();
+    core->update_write_events();
+    if (!core->flusher_running) detail::start_flusher(core);
+    co_await core->flushed.wait();
+  }
+  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+}
+
+void StreamSocket::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high) {
+    throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
+                                ") is above high (" + std::to_string(high) + ")");
+  }
+  if (!core_) detail::throw_socket_error(EBADF, "set_write_buffer_limits on a closed socket");
+  core_->high_water = high;
+  core_->low_water = low;
+  core_->update_write_events();
+}
+
+std::size_t StreamSocket::write_buffer_size() const noexcept {
+  return core_ ? core_->buffered_for_writing() : 0;
+}
+
+// ---- the connection ----
+
+Task<> StreamSocket::shutdown_write() {
+  if (!core_) detail::throw_socket_error(EBADF, "shutdown_write on a closed socket");
+  std::shared_ptr<detail::StreamCore> core = core_;
+  core->require_open("shutdown_write");
+  co_await flush();
+  core->write_shut = true;
+  detail::check_system_call(::shutdown(core->descriptor, SHUT_WR), core->where("shutdown"));
+}
+
+Task<> StreamSocket::close() {
+  if (!core_ || core_->descriptor < 0) co_return;
+  std::shared_ptr<detail::StreamCore> core = core_;
+  std::exception_ptr flush_error;
+  try {
+    co_await flush();
+  } catch (const std::system_error&) {
+    flush_error = std::current_exception();
+  }
+  if (core->descriptor < 0) co_return;  // closed by another task meanwhile
+  const int descriptor = std::exchange(core->descriptor, -1);
+  core->write_shut = true;
+  detail::cancel_pending(core->pending_read);
+  detail::cancel_pending(core->pending_write);
+  co_await ops::close(descriptor);
+  if (flush_error) std::rethrow_exception(flush_error);
+}
+
+bool StreamSocket::is_open() const noexcept {
+  return core_ && core_->descriptor >= 0;
+}
+
+int StreamSocket::native_handle() const noexcept {
+  return core_ ? core_->descriptor : -1;
+}
+
+SocketAddress StreamSocket::local_address() const {
+  if (!is_open()) detail::throw_socket_error(EBADF, "getsockname on a closed socket");
+  return detail::socket_name(core_->descriptor, false);
+}
+
+SocketAddress StreamSocket::peer_address() const {
+  if (!is_open()) detail::throw_socket_error(EBADF, "getpeername on a closed socket");
+  return detail::socket_name(core_->descriptor, true);
+}
+
+Task<StreamSocket> StreamSocket::connect_socket(SocketAddress address) {
+  const int descriptor = detail::open_socket(address, SOCK_STREAM);
+  StreamSocket socket(descriptor);  // owns it from here: closed on failure or cancellation
+  IoOperation connecting = ops::connect(descriptor, address.native(), address.native_length());
+  connecting.return_errors();
+  const int result = co_await connecting;
+  if (result < 0) detail::throw_socket_error(-result, "connect to " + address.to_string());
+  co_return socket;
+}
+
+}  // namespace ringloop
