@@ -193,7 +193,7 @@ std::string SocketAddress::host() const {
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
     ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
     std::string result = text;
-    if (v6->sin6_scope_id != 0) result += "%" + std::to_string(v6->sin6_scope_id);
+    if (v6->sin6_scope_id != 0) result.append("%").append(std::to_string(v6->sin6_scope_id));
     return result;
   }
   if (is_unix()) {
@@ -201,16 +201,25 @@ std::string SocketAddress::host() const {
     const auto offset = offsetof(sockaddr_un, sun_path);
     if (length_ <= offset) return "";  // unnamed (a socketpair end, an unbound client)
     const std::size_t size = length_ - offset;
-    if (address->sun_path[0] == '\0') return "@" + std::string(address->sun_path + 1, size - 1);
+    if (address->sun_path[0] == '\0') {
+      std::string name("@");  // appended, not "@" + ...: g++ 12 warns falsely there (PR 105651)
+      name.append(address->sun_path + 1, size - 1);
+      return name;
+    }
     return std::string(address->sun_path, ::strnlen(address->sun_path, size));
   }
   return "";
 }
 
 std::string SocketAddress::to_string() const {
-  if (is_ipv4()) return host() + ":" + std::to_string(port());
-  if (is_ipv6()) return "[" + host() + "]:" + std::to_string(port());
-  return host();
+  std::string text;
+  if (is_ipv6())
+    text.append("[").append(host()).append("]:").append(std::to_string(port()));
+  else if (is_ipv4())
+    text.append(host()).append(":").append(std::to_string(port()));
+  else
+    text = host();
+  return text;
 }
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
