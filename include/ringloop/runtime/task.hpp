@@ -2,14 +2,17 @@
 // Task<T>: the coroutine return type. Lazy: the body starts when the task is awaited or spawned.
 // Awaiting a Task from inside a ringloop task does not nest stack frames: control goes back to the
 // task's runner, which resumes the next frame (a trampoline). This is symmetric transfer that stays
-// flat even at -O0, where g++ 12 does not turn `return handle;` from await_suspend into a tail call.
+// flat even at -O0, where g++ 12 does not turn `return handle;` from await_suspend into a tail
+// call.
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
+#include <ringloop/detail/frame_allocator.hpp>
 #include <ringloop/runtime/errors.hpp>
 
 namespace ringloop {
@@ -30,6 +33,12 @@ void mark_root_finished() noexcept;
 
 class TaskPromiseBase {
  public:
+  // Frames are recycled per thread: awaiting a Task allocates nothing in steady state.
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept {
+    deallocate_frame(frame, size);
+  }
+
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
   struct FinalAwaiter {
