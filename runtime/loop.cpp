@@ -1,5 +1,7 @@
 #include <ringloop/runtime/loop.hpp>
 
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +24,17 @@ bool debug_from_environment() {
   return value && std::strcmp(value, "0") != 0 && *value != '\0';
 }
 
+// Only a SIGPIPE disposition nobody chose is changed: a program's own handler stays.
+void ignore_default_sigpipe() noexcept {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      !(current.sa_flags & SA_SIGINFO)) {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ignore, nullptr);
+  }
+}
+
 }  // namespace
 
 // ---- construction and teardown -------------------------------------------------------------
@@ -33,6 +46,7 @@ Loop::Loop(LoopOptions options)
       offload_threads_(options.offload_threads),
       offload_queue_limit_(options.offload_queue_limit) {
   previous_on_thread_ = std::exchange(thread_loop, this);
+  if (options.ignore_sigpipe) ignore_default_sigpipe();
 }
 
 Loop::~Loop() {

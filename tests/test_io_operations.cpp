@@ -149,6 +149,70 @@ TEST_P(IoOperationsTest, WriteAndReadMoveBytesThroughAPipe) {
             "through a pipe");
 }
 
+Task<Failure> write_to_pipe_without_reader(int write_fd) {
+  Failure failure;
+  const std::string message = "nobody reads this";
+  try {
+    co_await ops::write(write_fd, bytes_of(message));
+  } catch (const std::system_error& error) {
+    failure = {true, error.code(), error.what()};
+  }
+  co_return failure;
+}
+
+// Python ignores SIGPIPE at start-up so a broken pipe is an exception; a loop does the same when
+// nobody chose a disposition, or this write would kill the test process.
+TEST_P(IoOperationsTest, WriteToAPipeWithoutReaderRaisesEpipeInsteadOfKillingTheProcess) {
+  struct sigaction standard {};
+  standard.sa_handler = SIG_DFL;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGPIPE, &standard, &previous), 0);
+  FdPair pipe = make_pipe();
+  pipe.first.reset();
+  Failure failure;
+  {
+    Loop own_loop(options());  // constructed while SIGPIPE is at its default
+    failure = own_loop.run_until_complete(write_to_pipe_without_reader(pipe.second.get()));
+  }
+  ::sigaction(SIGPIPE, &previous, nullptr);
+  EXPECT_TRUE(failure.threw);
+  EXPECT_EQ(failure.code.value(), EPIPE) << failure.what;
+  EXPECT_NE(failure.what.find("write"), std::string::npos) << failure.what;
+}
+
+void keep_sigpipe(int) {}
+
+TEST(LoopSigpipeTest, AProgramsOwnSigpipeHandlerIsKept) {
+  struct sigaction mine {};
+  mine.sa_handler = &keep_sigpipe;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGPIPE, &mine, &previous), 0);
+  { Loop loop; }
+  struct sigaction after {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, &keep_sigpipe);
+  ::sigaction(SIGPIPE, &previous, nullptr);
+}
+
+TEST(LoopSigpipeTest, IgnoreSigpipeOffLeavesTheDefault) {
+  struct sigaction standard {};
+  standard.sa_handler = SIG_DFL;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGPIPE, &standard, &previous), 0);
+  {
+    LoopOptions options;
+    options.ignore_sigpipe = false;
+    Loop loop(options);
+  }
+  struct sigaction after {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, SIG_DFL);
+  { Loop loop; }
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, SIG_IGN);
+  ::sigaction(SIGPIPE, &previous, nullptr);
+}
+
 Task<std::string> send_then_recv(int from, int to, std::string message) {
   const std::span<const std::byte> out = bytes_of(message);
   const std::int32_t sent = co_await ops::send(from, out);

@@ -62,14 +62,19 @@ struct LoopOptions {
   unsigned offload_threads = 0;
   /// Job-queue bound of the default offload pool; offload() waits while it is full.
   std::size_t offload_queue_limit = 1024;
+  /// Sets SIGPIPE to SIG_IGN when it is still at its default, as Python does at start-up, so a
+  /// write to a closed pipe or socket fails with EPIPE instead of killing the process (sockets
+  /// already send with MSG_NOSIGNAL; plain write(2) on a pipe has no such flag).
+  bool ignore_sigpipe = true;
 };
 
 /// Counters for tests and benchmarks.
 struct LoopStats {
-  std::uint64_t iterations = 0;       ///< run_once() calls
-  std::uint64_t steps = 0;            ///< task steps and callbacks run
-  std::uint64_t remote_callbacks = 0; ///< items posted from other threads (callbacks, offload results)
-  std::uint64_t remote_wakeups = 0;   ///< times a foreign thread had to wake the sleeping loop
+  std::uint64_t iterations = 0;  ///< run_once() calls
+  std::uint64_t steps = 0;       ///< task steps and callbacks run
+  std::uint64_t remote_callbacks =
+      0;  ///< items posted from other threads (callbacks, offload results)
+  std::uint64_t remote_wakeups = 0;  ///< times a foreign thread had to wake the sleeping loop
 };
 
 class Loop {
@@ -193,8 +198,8 @@ class Loop {
   // The thread-safe door. `sleeping_` is set while the loop waits in the backend; a poster wakes
   // the backend only if it is the first to see it set, so a burst of posts costs one wake-up.
   std::mutex remote_mutex_;
-  detail::ReadyQueue remote_items_;         // guarded by remote_mutex_
-  std::uint64_t remote_posted_ = 0;         // guarded by remote_mutex_
+  detail::ReadyQueue remote_items_;  // guarded by remote_mutex_
+  std::uint64_t remote_posted_ = 0;  // guarded by remote_mutex_
   std::atomic<bool> remote_pending_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<std::uint64_t> remote_wakeups_{0};
