@@ -133,7 +133,7 @@ std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
   (void)options;
   if (!kind) return std::make_unique<EpollBackend>();
   throw BackendUnavailable(
-      "io_uring backend was requested but ringloop was built without liburing");
+      "io_uring backend was requested but cannot run here: ringloop was built without liburing");
 #endif
 }
 

@@ -14,6 +14,7 @@
 #endif
 
 namespace ringloop::detail {
+#if RINGLOOP_FRAME_CACHE
 namespace {
 
 constexpr std::size_t kGranule = 64;              // size classes 64, 128, ... bytes
@@ -53,6 +54,7 @@ std::size_t class_of(std::size_t size) noexcept {
 }
 
 }  // namespace
+#endif
 
 void* allocate_frame(std::size_t size) {
 #if RINGLOOP_FRAME_CACHE
