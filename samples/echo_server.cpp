@@ -1,0 +1,247 @@
+// A TCP echo server: every byte received on a connection is sent back on it.
+//
+//   ./echo_server [--host 127.0.0.1] [--port 8888] [--backend uring|epoll]
+//
+// Once it accepts connections it prints, and flushes, one line:
+//
+//   listening on 127.0.0.1:PORT (backend: NAME)
+//
+// `--port 0` lets the kernel pick a free port; the line gives it. `--host` takes a numeric IPv4 or
+// IPv6 address, or a name (resolved with resolve(), first address). Without `--backend` the loop
+// chooses (RINGLOOP_BACKEND, else io_uring when it runs here, else epoll).
+//
+// Structure: one task accepts; each connection gets a task of its own that reads what is there
+// (read_some) and writes it back (write_all), with TCP_NODELAY so small echoes leave at once. The
+// accept task and the connection tasks are children of one TaskGroup.
+//
+// SIGINT and SIGTERM stop it: they are blocked before the loop exists (so every thread inherits
+// the mask) and read from a signalfd by a task. That task cancels the group's owner, which
+// cancels the accept task and every connection task and waits for them all (each connection's
+// socket is closed as its task unwinds); then the listener is closed and the program exits 0.
+//
+// Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen or fails, 2 for bad flags.
+
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <ringloop/ringloop.hpp>
+
+namespace {
+
+struct Settings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8888;
+  std::optional<ringloop::io::BackendKind> backend;
+};
+
+// Per connection; larger messages simply take several reads.
+constexpr std::size_t kBufferSize = 64 * 1024;
+
+[[noreturn]] void usage_error(const std::string& message) {
+  if (!message.empty()) std::fprintf(stderr, "echo_server: %s\n", message.c_str());
+  std::fprintf(stderr, "usage: echo_server [--host HOST] [--port PORT] [--backend uring|epoll]\n");
+  std::exit(2);
+}
+
+std::uint16_t parse_port(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long value = std::strtoul(text, &end, 10);
+  if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 || value > 65535) {
+    usage_error(std::string("--port needs a number from 0 to 65535, got '") + text + "'");
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+Settings parse_flags(int argc, char** argv) {
+  Settings settings;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf("usage: echo_server [--host HOST] [--port PORT] [--backend uring|epoll]\n");
+      std::exit(0);
+    }
+    if (flag != "--host" && flag != "--port" && flag != "--backend") {
+      usage_error("unknown flag '" + flag + "'");
+    }
+    if (i + 1 >= argc) usage_error(flag + " needs a value");
+    const char* value = argv[++i];
+    if (flag == "--host") {
+      if (*value == '\0') usage_error("--host needs a non-empty value");
+      settings.host = value;
+    } else if (flag == "--port") {
+      settings.port = parse_port(value);
+    } else {
+      try {
+        settings.backend = ringloop::io::parse_backend_kind(value);
+      } catch (const std::invalid_argument&) {
+        usage_error(std::string("--backend must be uring or epoll, got '") + value + "'");
+      }
+    }
+  }
+  return settings;
+}
+
+bool is_disconnection(const std::system_error& error) {
+  const int code = error.code().value();
+  return code == ECONNRESET || code == EPIPE || code == ETIMEDOUT || code == ECONNABORTED;
+}
+
+// One connection: echo until the peer closes its side, then close ours. A peer that resets is
+// simply dropped; no failure leaves this task (it would stop the whole group).
+ringloop::Task<> echo_connection(ringloop::TcpStream stream) {
+  try {
+    stream.set_nodelay(true);
+    std::vector<std::byte> buffer(kBufferSize);
+    for (;;) {
+      auto reading = stream.read_some(buffer);
+      const std::size_t received = co_await reading;
+      if (received == 0) break;
+      auto writing = stream.write_all(std::span<const std::byte>(buffer.data(), received));
+      co_await writing;
+    }
+    auto closing = stream.close();
+    co_await closing;
+  } catch (const std::system_error& error) {
+    if (!is_disconnection(error)) std::fprintf(stderr, "echo_server: %s\n", error.what());
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "echo_server: connection dropped: %s\n", error.what());
+  }
+}
+
+// Accepts forever, one child task per connection. Failures that concern one connection attempt
+// (it was reset while queued, the kernel was short of memory) are skipped; others end the server.
+ringloop::Task<> accept_connections(ringloop::TcpListener* listener,
+                                    ringloop::TaskGroup* connections) {
+  for (;;) {
+    ringloop::TcpStream stream;
+    try {
+      auto accepting = listener->accept();
+      stream = co_await accepting;
+    } catch (const std::system_error& error) {
+      const int code = error.code().value();
+      if (code != ECONNABORTED && code != EPROTO && code != EPERM && code != ENOBUFS &&
+          code != ENOMEM) {
+        throw;
+      }
+      std::fprintf(stderr, "echo_server: accept: %s\n", error.what());
+      continue;
+    }
+    connections->spawn(echo_connection(std::move(stream)));
+  }
+}
+
+// Owns the group: cancelling this task cancels the accept task and every connection, and join()
+// returns (with CancelledError) only once they have all finished.
+ringloop::Task<> serve(ringloop::TcpListener* listener) {
+  ringloop::TaskGroup connections;
+  connections.spawn(accept_connections(listener, &connections), "accept");
+  auto joining = connections.join();
+  co_await joining;
+}
+
+// Waits for SIGINT or SIGTERM on `signal_fd`, then cancels `serving`.
+ringloop::Task<> cancel_on_signal(int signal_fd, ringloop::TaskRef serving, int* signal_number) {
+  signalfd_siginfo info{};
+  auto reading = ringloop::ops::read(signal_fd, std::as_writable_bytes(std::span(&info, 1)));
+  co_await reading;
+  *signal_number = static_cast<int>(info.ssi_signo);
+  serving.cancel();
+}
+
+ringloop::Task<ringloop::SocketAddress> listening_address(Settings settings) {
+  try {
+    co_return ringloop::SocketAddress::from_host_port(settings.host, settings.port);
+  } catch (const std::invalid_argument&) {
+    // Not numeric: a name.
+  }
+  ringloop::ResolveOptions options;
+  options.passive = true;
+  auto resolving = ringloop::resolve(settings.host, std::to_string(settings.port), options);
+  std::vector<ringloop::SocketAddress> addresses = co_await resolving;
+  co_return addresses.front();  // resolve() throws rather than give none
+}
+
+ringloop::Task<int> run_server(Settings settings, int signal_fd) {
+  auto resolving = listening_address(settings);
+  const ringloop::SocketAddress address = co_await resolving;
+  ringloop::TcpListener listener = ringloop::TcpListener::bind(address);
+  std::printf("listening on %s (backend: %.*s)\n", listener.local_address().to_string().c_str(),
+              static_cast<int>(ringloop::Loop::current().backend_name().size()),
+              ringloop::Loop::current().backend_name().data());
+  std::fflush(stdout);
+
+  auto serving = ringloop::spawn(serve(&listener), "serve");
+  int signal_number = 0;
+  auto watching = ringloop::spawn(cancel_on_signal(signal_fd, serving, &signal_number), "signals");
+  int status = 0;
+  try {
+    co_await serving;
+  } catch (const ringloop::CancelledError&) {
+    // The signal task cancelled it: every connection is closed.
+  } catch (const ringloop::ExceptionGroup& failures) {
+    for (const std::exception_ptr& failure : failures.exceptions()) {
+      std::fprintf(stderr, "echo_server: %s\n", ringloop::describe_exception(failure).c_str());
+    }
+    status = 1;
+  }
+  watching.cancel();
+  try {
+    co_await watching;
+  } catch (const ringloop::CancelledError&) {
+    // Stopped by a failure rather than a signal.
+  }
+  auto closing = listener.close();
+  co_await closing;
+  if (signal_number != 0) {
+    std::fprintf(stderr, "echo_server: %s, stopped\n", ::strsignal(signal_number));
+  }
+  co_return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Settings settings = parse_flags(argc, argv);
+
+  // Before the loop and its threads exist, so that no thread ever takes these signals.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (::sigprocmask(SIG_BLOCK, &stop_signals, nullptr) != 0) {
+    std::perror("echo_server: sigprocmask");
+    return 1;
+  }
+  const int signal_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  if (signal_fd < 0) {
+    std::perror("echo_server: signalfd");
+    return 1;
+  }
+
+  int status = 1;
+  try {
+    ringloop::LoopOptions options;
+    options.backend = settings.backend;
+    status = ringloop::run(run_server(settings, signal_fd), std::move(options));
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "echo_server: %s\n", error.what());
+    status = 1;
+  }
+  ::close(signal_fd);
+  return status;
+}
