@@ -71,7 +71,8 @@ class StreamSocket {
   Task<> write_all(std::string_view text);
   /// Buffers `bytes` (copied) and starts sending them in the background; never waits. Call
   /// drain() so a slow peer cannot make the buffer grow. Throws the error that stopped an
-  /// earlier background send, or InvalidStateError after shutdown_write()/close().
+  /// earlier background send, InvalidStateError after shutdown_write(), system_error EBADF
+  /// after close().
   void write(std::span<const std::byte> bytes);
   /// write() of the characters of `text`.
   void write(std::string_view text);
