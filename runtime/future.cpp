@@ -12,14 +12,19 @@ FutureWaiter::~FutureWaiter() {
 
 // asyncio semantics: cancelling a task that awaits a future cancels the future; for an awaited
 // task this requests its cancellation. Either way this waiter is woken when it completes.
-void FutureWaiter::cancel_wait() { future->cancel(); }
+void FutureWaiter::cancel_wait() {
+  future->cancel();
+}
 
-FutureBase::FutureBase(Loop& loop) : loop_(&loop) { LoopAccess::link_future(loop, *this); }
+FutureBase::FutureBase(Loop& loop) : loop_(&loop) {
+  LoopAccess::link_future(loop, *this);
+}
 
 FutureBase::~FutureBase() {
   Loop* const owner = loop_;  // unlink_future() clears loop_; the report below still needs it
   if (owner) LoopAccess::unlink_future(*owner, *this);
-  for (DoneCallback& entry : callbacks_) entry.callback->release();
+  for (DoneCallback& entry : callbacks_)
+    entry.callback->release();
   if (status_ == Status::failed && !retrieved_) {
     ExceptionContext context{"Future exception was never retrieved", error_, {}};
     if (owner) {
@@ -35,11 +40,14 @@ void FutureBase::require_pending(const char* operation) const {
     throw InvalidStateError(std::string(operation) + "() on a " + describe_owner() +
                             " that is already done");
   }
-  if (!loop_) throw LoopError(std::string(operation) + "() on a " + describe_owner() +
-                              " whose loop is closed");
+  if (!loop_)
+    throw LoopError(std::string(operation) + "() on a " + describe_owner() +
+                    " whose loop is closed");
 }
 
-std::string FutureBase::describe_owner() const { return "future"; }
+std::string FutureBase::describe_owner() const {
+  return "future";
+}
 
 bool FutureBase::cancel() {
   if (done()) return false;
@@ -140,7 +148,8 @@ void FutureBase::complete(Status status) {
 
 void FutureBase::abandon_outcome() noexcept {
   status_ = Status::cancelled;
-  for (DoneCallback& entry : callbacks_) entry.callback->release();
+  for (DoneCallback& entry : callbacks_)
+    entry.callback->release();
   callbacks_.clear();
 }
 

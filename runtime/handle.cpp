@@ -17,7 +17,9 @@ void CallbackBase::run() {
   }
 }
 
-void CallbackBase::fire() { LoopAccess::ready(*loop_).push(this); }  // heap's reference moves on
+void CallbackBase::fire() {
+  LoopAccess::ready(*loop_).push(this);
+}  // heap's reference moves on
 
 void CallbackBase::cancel() noexcept {
   if (cancelled_) return;

@@ -26,7 +26,9 @@ SleepAwaiter::~SleepAwaiter() {
   if (in_heap()) LoopAccess::timers(*loop_).remove(*this);
 }
 
-void SleepAwaiter::fire() { task_->wake(); }
+void SleepAwaiter::fire() {
+  task_->wake();
+}
 
 void SleepAwaiter::cancel_wait() {
   LoopAccess::timers(*loop_).remove(*this);

@@ -58,8 +58,12 @@ std::string TaskStateBase::name() const {
   return name_.empty() ? "Task-" + std::to_string(id_) : name_;
 }
 
-std::string TaskStateBase::describe() const { return "task '" + name() + "'"; }
-std::string TaskStateBase::describe_owner() const { return describe(); }
+std::string TaskStateBase::describe() const {
+  return "task '" + name() + "'";
+}
+std::string TaskStateBase::describe_owner() const {
+  return describe();
+}
 
 bool TaskStateBase::cancel() {
   if (done()) return false;
@@ -128,8 +132,12 @@ void TaskStateBase::abandon() noexcept {
 
 namespace ringloop {
 
-TaskRef current_task() noexcept { return TaskRef(detail::running_task); }
+TaskRef current_task() noexcept {
+  return TaskRef(detail::running_task);
+}
 
-std::vector<TaskRef> all_tasks() { return Loop::current().all_tasks(); }
+std::vector<TaskRef> all_tasks() {
+  return Loop::current().all_tasks();
+}
 
 }  // namespace ringloop

@@ -15,7 +15,9 @@ namespace {
 
 using Seconds = std::chrono::duration<double>;
 
-ringloop::Task<> background_work(Seconds duration) { co_await ringloop::sleep(duration); }
+ringloop::Task<> background_work(Seconds duration) {
+  co_await ringloop::sleep(duration);
+}
 
 void announce_finish(ringloop::TaskHandle<>& task) {
   std::printf("finished %s\n", task.name().c_str());
@@ -46,7 +48,8 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       scale = std::strtod(argv[++i], &end);
       if (*end != '\0' || scale < 0) {
-        std::fprintf(stderr, "hello_tasks: --scale needs a non-negative number, got '%s'\n", argv[i]);
+        std::fprintf(stderr, "hello_tasks: --scale needs a non-negative number, got '%s'\n",
+                     argv[i]);
         return 2;
       }
     } else {

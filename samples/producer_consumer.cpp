@@ -25,8 +25,7 @@ struct Item {
 };
 
 double wall_clock_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 ringloop::Task<> producer(ringloop::Queue<Item>* queue, std::int64_t count) {
@@ -82,8 +81,10 @@ void run_configuration(const char* label, ringloop::io::BackendKind backend, std
 }
 
 [[noreturn]] void usage(const char* problem) {
-  std::fprintf(stderr, "producer_consumer: %s\nusage: producer_consumer [--actions N] "
-               "[--loop standard|optimized|both]\n", problem);
+  std::fprintf(stderr,
+               "producer_consumer: %s\nusage: producer_consumer [--actions N] "
+               "[--loop standard|optimized|both]\n",
+               problem);
   std::exit(2);
 }
 
@@ -99,7 +100,8 @@ int main(int argc, char** argv) {
     if (flag == "--actions") {
       char* end = nullptr;
       actions = std::strtoll(value.c_str(), &end, 10);
-      if (*end != '\0' || actions < 2) usage(("--actions needs an integer >= 2, got '" + value + "'").c_str());
+      if (*end != '\0' || actions < 2)
+        usage(("--actions needs an integer >= 2, got '" + value + "'").c_str());
     } else if (flag == "--loop") {
       if (value != "standard" && value != "optimized" && value != "both") {
         usage(("--loop must be standard, optimized or both, got '" + value + "'").c_str());
@@ -110,8 +112,10 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    if (loop != "optimized") run_configuration("standard", ringloop::io::BackendKind::epoll, actions);
-    if (loop != "standard") run_configuration("optimized", ringloop::io::BackendKind::uring, actions);
+    if (loop != "optimized")
+      run_configuration("standard", ringloop::io::BackendKind::epoll, actions);
+    if (loop != "standard")
+      run_configuration("optimized", ringloop::io::BackendKind::uring, actions);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "producer_consumer: %s\n", error.what());
     return 1;

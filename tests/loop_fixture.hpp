@@ -18,7 +18,8 @@ namespace ringloop::testing {
 inline int count_open_descriptors() {
   int count = 0;
   if (DIR* directory = ::opendir("/proc/self/fd")) {
-    while (::readdir(directory)) ++count;
+    while (::readdir(directory))
+      ++count;
     ::closedir(directory);
   }
   return count;
@@ -89,8 +90,8 @@ class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
 }  // namespace ringloop::testing
 
 /// Runs every TEST_P of `suite` on both backends.
-#define RINGLOOP_ON_BOTH_BACKENDS(suite)                                                    \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite,                                                \
-                           ::testing::Values(::ringloop::io::BackendKind::uring,           \
-                                             ::ringloop::io::BackendKind::epoll),          \
-                           ::ringloop::testing::backend_param_name)
+#define RINGLOOP_ON_BOTH_BACKENDS(suite)                                                         \
+  INSTANTIATE_TEST_SUITE_P(                                                                      \
+      Backends, suite,                                                                           \
+      ::testing::Values(::ringloop::io::BackendKind::uring, ::ringloop::io::BackendKind::epoll), \
+      ::ringloop::testing::backend_param_name)

@@ -174,10 +174,12 @@ Task<> tiny_queue_backpressure(OffloadPool* pool, std::atomic<int>* runs) {
   std::atomic<int> started{0};
   auto first_busy = spawn(offload_wait(pool, &release, &started));
   auto second_busy = spawn(offload_wait(pool, &release, &started));
-  while (started.load() < 2) co_await sleep(1ms);
+  while (started.load() < 2)
+    co_await sleep(1ms);
   const std::uint64_t waited_before = pool->stats().waited_for_room;
   std::vector<TaskHandle<int>> tasks;
-  for (int i = 0; i < 200; ++i) tasks.push_back(spawn(offload_record(pool, runs)));
+  for (int i = 0; i < 200; ++i)
+    tasks.push_back(spawn(offload_record(pool, runs)));
   co_await yield_now();  // every task has submitted its job by now
   const OffloadPoolStats held = pool->stats();
   EXPECT_EQ(held.max_queued, 1u);
@@ -185,7 +187,8 @@ Task<> tiny_queue_backpressure(OffloadPool* pool, std::atomic<int>* runs) {
   EXPECT_EQ(runs->load(), 0);
   release.store(true);
   int total = 0;
-  for (auto& task : tasks) total += co_await task;
+  for (auto& task : tasks)
+    total += co_await task;
   co_await first_busy;
   co_await second_busy;
   EXPECT_EQ(total, 200);

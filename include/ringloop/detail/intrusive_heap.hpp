@@ -53,7 +53,8 @@ class IntrusiveHeap {
 
   /// Unlinks every element without touching their memory afterwards.
   void clear() noexcept {
-    for (T* item : items_) item->heap_index = HeapNode::kNotInHeap;
+    for (T* item : items_)
+      item->heap_index = HeapNode::kNotInHeap;
     items_.clear();
   }
 

@@ -39,7 +39,8 @@ class Suspension {
 /// The running task, or LoopError naming `what` was awaited outside a ringloop task.
 inline TaskStateBase& require_running_task(const char* what) {
   TaskStateBase* task = running_task;
-  if (task == nullptr) [[unlikely]] throw_no_running_task(what);
+  if (task == nullptr) [[unlikely]]
+    throw_no_running_task(what);
   return *task;
 }
 
@@ -122,7 +123,8 @@ class FutureBase : public RefCounted {
 template <class T>
 struct ValueSlot {
   std::optional<T> value;
-  /// The value for an awaiter: copied when T is copyable (several awaiters may read it), else moved.
+  /// The value for an awaiter: copied when T is copyable (several awaiters may read it), else
+  /// moved.
   T take_for_awaiter() {
     if constexpr (std::is_copy_constructible_v<T>) {
       return *value;
@@ -174,14 +176,13 @@ class Future {
   bool cancel() { return state_->cancel(); }
 
   template <class U = T>
-    requires(!std::is_void_v<U>)
-  void set_result(U value) {
+  requires(!std::is_void_v<U>) void set_result(U value) {
     state_->require_pending("set_result");
     state_->value.emplace(std::move(value));
     state_->finish();
   }
   template <class U = T>
-    requires std::is_void_v<U>
+  requires std::is_void_v<U>
   void set_result() {
     state_->require_pending("set_result");
     state_->finish();

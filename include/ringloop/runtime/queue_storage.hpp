@@ -19,7 +19,8 @@ class RingBuffer {
   RingBuffer(const RingBuffer&) = delete;
   RingBuffer& operator=(const RingBuffer&) = delete;
   ~RingBuffer() {
-    while (size_ > 0) pop();
+    while (size_ > 0)
+      pop();
     std::allocator<T>().deallocate(items_, capacity_);
   }
 

@@ -60,6 +60,8 @@ detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
 }
 
 /// Lets every other ready task and callback run once before this task continues (asyncio.sleep(0)).
-inline detail::YieldAwaiter yield_now() noexcept { return {}; }
+inline detail::YieldAwaiter yield_now() noexcept {
+  return {};
+}
 
 }  // namespace ringloop

@@ -36,9 +36,8 @@ class TaskRef {
   template <class F>
   void add_done_callback(F&& callback) {
     state_->add_done_callback(detail::make_callback(
-        state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
-          callback(self);
-        }));
+        state_->loop(),
+        [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
   }
   friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept {
     return a.state_ == b.state_;
@@ -65,11 +64,11 @@ class TaskHandle : public TaskRef {
   template <class F>
   void add_done_callback(F&& callback) {
     state_->add_done_callback(detail::make_callback(
-        state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
-          callback(self);
-        }));
+        state_->loop(),
+        [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
   }
-  /// Waits for the task; gives its value or rethrows. Cancelling the awaiting task cancels this one.
+  /// Waits for the task; gives its value or rethrows. Cancelling the awaiting task cancels this
+  /// one.
   detail::FutureAwaiter<T> operator co_await() const noexcept {
     return detail::FutureAwaiter<T>(typed_, typed_);
   }
@@ -138,9 +137,8 @@ template <class T>
 template <class F>
 void Future<T>::add_done_callback(F&& callback) {
   state_->add_done_callback(detail::make_callback(
-      state_->loop(), [self = *this, callback = std::forward<F>(callback)]() mutable {
-        callback(self);
-      }));
+      state_->loop(),
+      [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
 }
 
 }  // namespace ringloop

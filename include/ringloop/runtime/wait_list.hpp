@@ -78,7 +78,8 @@ class WaitList {
   /// Grants every parked task, in order; returns how many.
   std::size_t grant_all() noexcept {
     std::size_t count = 0;
-    while (grant_first()) ++count;
+    while (grant_first())
+      ++count;
     return count;
   }
 
