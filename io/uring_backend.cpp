@@ -75,12 +75,14 @@ UringBackend::~UringBackend() {
   ::close(wake_fd_);
 }
 
-// An open that completed while the ring was being torn down made a descriptor nobody will
-// receive: close it here, or every loop closed in the middle of an open leaks one (Tokio closes
+// An open or accept that completed while the ring was being torn down made a descriptor nobody
+// will receive: close it here, or every loop closed in the middle of one leaks it (Tokio closes
 // such descriptors from the completion too: tokio/tests/fs_uring_cancel_open.rs).
 void UringBackend::close_orphaned_descriptor(const Operation& operation,
                                              std::int32_t result) noexcept {
-  if (operation.code == OpCode::openat && result >= 0) ::close(result);
+  const bool makes_descriptor =
+      operation.code == OpCode::openat || operation.code == OpCode::accept;
+  if (makes_descriptor && result >= 0) ::close(result);
 }
 
 // The kernel may write into operation buffers until their completions arrive, even after the

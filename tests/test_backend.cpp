@@ -1026,6 +1026,29 @@ TEST_F(UringBackendTest, DestroyingTheBackendCancelsInFlightOperationsAndWaitsFo
   EXPECT_EQ(std::string(check, 5), "after");
 }
 
+TEST_F(UringBackendTest, AConnectionAcceptedWhileTheBackendIsDestroyedIsClosedNotLeaked) {
+  io::Backend& backend = make();
+  sockaddr_in address{};
+  Fd listener = loopback_listener(address);
+  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));  // blocking: connected on return
+  // The connection waits in the backlog, so the accept succeeds as soon as the kernel takes it:
+  // during the teardown's own io_uring_enter, when nobody is left to receive the descriptor.
+  ASSERT_EQ(::connect(client.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0)
+      << std::strerror(errno);
+  io::Operation accept;
+  Completion accepted;
+  prepare(accept, io::OpCode::accept, accepted, listener.get());
+  accept.flags = SOCK_CLOEXEC;
+  submit(backend, accept);  // only in the submission queue
+  const int descriptors_before = count_open_descriptors();
+
+  backend_.reset();
+  EXPECT_FALSE(accept.in_flight());
+  EXPECT_EQ(accepted.count, 0);
+  EXPECT_EQ(count_open_descriptors(), descriptors_before - 2)  // the ring and its wake-up eventfd
+      << "the descriptor accepted during teardown leaked";
+}
+
 // ---- selection errors ------------------------------------------------------------------------
 
 TEST(BackendKindTest, ParseBackendKindAcceptsTheDocumentedNames) {
