@@ -13,8 +13,26 @@
 namespace ringloop {
 namespace {
 
+// Quotes `text` with control bytes escaped: a NUL inside would cut what() short of the reason.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string result;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte == 0) {
+      result.append("\\0");
+    } else if (byte < 0x20 || byte == 0x7f) {
+      result.append("\\x").push_back(kHex[byte >> 4]);
+      result.push_back(kHex[byte & 0xf]);
+    } else {
+      result.push_back(c);
+    }
+  }
+  return result;
+}
+
 [[noreturn]] void bad_address(std::string_view text, const char* why) {
-  throw std::invalid_argument("invalid socket address '" + std::string(text) + "': " + why);
+  throw std::invalid_argument("invalid socket address '" + printable(text) + "': " + why);
 }
 
 std::uint16_t parse_port(std::string_view whole, std::string_view digits) {
@@ -32,12 +50,15 @@ bool parse_host(std::string_view host, std::uint16_t port, sockaddr_storage& sto
                 socklen_t& length) {
   std::string text(host);
   std::string scope;
-  if (const auto percent = text.find('%'); percent != std::string::npos) {
+  const auto percent = text.find('%');
+  const bool has_scope = percent != std::string::npos;
+  if (has_scope) {
     scope = text.substr(percent + 1);
     text.resize(percent);
+    if (scope.empty()) return false;  // "fe80::1%" names no interface
   }
   std::memset(&storage, 0, sizeof storage);
-  if (scope.empty()) {
+  if (!has_scope) {
     auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
     if (::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
       v4->sin_family = AF_INET;

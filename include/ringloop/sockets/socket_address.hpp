@@ -29,7 +29,7 @@ class SocketAddress {
   /// or longer than sun_path allows (107 bytes).
   static SocketAddress unix_path(std::string_view path);
   /// A Linux abstract Unix-domain name (no file; formatted as "@name"). Throws
-  /// std::invalid_argument if the name is longer than 106 bytes.
+  /// std::invalid_argument if the name is longer than 107 bytes.
   static SocketAddress unix_abstract(std::string_view name);
   /// Copies `length` bytes of a sockaddr the kernel filled (accept, getsockname, recvmsg).
   /// Throws std::invalid_argument if `length` exceeds sockaddr_storage.
