@@ -461,10 +461,14 @@ Task<> StreamSocket::close() {
   if (!core_ || core_->descriptor < 0) co_return;
   std::shared_ptr<detail::StreamCore> core = core_;
   std::exception_ptr flush_error;
-  try {
-    co_await flush();
-  } catch (const std::system_error&) {
-    flush_error = std::current_exception();
+  // An error that stopped sending earlier and left nothing unsent was already reported to the
+  // write that met it: closing says nothing more (asyncio's close() never raises).
+  if (core->buffered_for_writing() > 0 || core->flusher_running) {
+    try {
+      co_await flush();
+    } catch (const std::system_error&) {
+      flush_error = std::current_exception();
+    }
   }
   if (core->descriptor < 0) co_return;  // closed by another task meanwhile
   const int descriptor = std::exchange(core->descriptor, -1);

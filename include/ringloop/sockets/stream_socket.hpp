@@ -90,8 +90,8 @@ class StreamSocket {
   /// Flushes the write buffer, then shutdown(SHUT_WR): the peer reads end-of-stream, while this
   /// side can still read.
   Task<> shutdown_write();
-  /// Flushes the write buffer (errors are thrown after the descriptor is closed), then closes.
-  /// A read pending in another task ends with end-of-stream. Closing twice is a no-op.
+  /// Flushes the write buffer, then closes; throws (after closing) only when buffered bytes could
+  /// not be sent. A read pending in another task ends with end-of-stream. Closing twice is a no-op.
   Task<> close();
   /// Whether the socket holds a descriptor (not closed).
   [[nodiscard]] bool is_open() const noexcept;
