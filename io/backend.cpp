@@ -37,6 +37,8 @@ const char* op_name(OpCode code) noexcept {
       return "timeout";
     case OpCode::openat:
       return "openat";
+    case OpCode::accept_multishot:
+      return "accept (multishot)";
     case OpCode::fsync:
       return "fsync";
     case OpCode::recvmsg:

@@ -224,6 +224,7 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
     case OpCode::timeout:
     case OpCode::openat:
     case OpCode::fsync:
+    case OpCode::accept_multishot:
       return true;  // handled by start()
   }
   return result != -EAGAIN && result != -EWOULDBLOCK;
@@ -287,6 +288,10 @@ void EpollBackend::start(Operation& operation) {
     // File operations would block the loop on the disk: epoll cannot wait on regular files.
     // native_file_io() is false here, so the file layer runs them on the offload pool instead.
     finish(operation, -EOPNOTSUPP);
+    return;
+  }
+  if (operation.code == OpCode::accept_multishot) {
+    finish(operation, -EOPNOTSUPP);  // multishot_accept() is false: listeners accept one by one
     return;
   }
   if (operation.code == OpCode::close) {

@@ -3,9 +3,11 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <system_error>
@@ -44,6 +46,17 @@ int create_ring(io_uring& ring, const BackendOptions& options) {
   return result;
 }
 
+// Multishot accept is a flag of IORING_OP_ACCEPT that the opcode probe cannot see; kernels
+// before 5.19 answer it with EINVAL.
+bool kernel_at_least(int major, int minor) {
+  utsname name{};
+  if (::uname(&name) != 0) return false;
+  int running_major = 0;
+  int running_minor = 0;
+  if (std::sscanf(name.release, "%d.%d", &running_major, &running_minor) != 2) return false;
+  return running_major > major || (running_major == major && running_minor >= minor);
+}
+
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options) {
@@ -67,6 +80,7 @@ UringBackend::UringBackend(const BackendOptions& options) {
     throw_errno(error, "eventfd for the io_uring wake-up");
   }
   deferred_.reserve(64);
+  multishot_accept_ = kernel_at_least(5, 19);
 }
 
 UringBackend::~UringBackend() {
@@ -75,13 +89,21 @@ UringBackend::~UringBackend() {
   ::close(wake_fd_);
 }
 
-// An open or accept that completed while the ring was being torn down made a descriptor nobody
-// will receive: close it here, or every loop closed in the middle of one leaks it (Tokio closes
-// such descriptors from the completion too: tokio/tests/fs_uring_cancel_open.rs).
-void UringBackend::close_orphaned_descriptor(const Operation& operation,
-                                             std::int32_t result) noexcept {
-  const bool makes_descriptor =
-      operation.code == OpCode::openat || operation.code == OpCode::accept;
+// A completion that arrives while the ring is torn down goes to the operation's teardown hook
+// when it has one. Otherwise a descriptor an open or accept made meanwhile would reach nobody:
+// close it here, or every loop closed in the middle of one leaks it (Tokio closes such
+// descriptors from the completion too: tokio/tests/fs_uring_cancel_open.rs).
+void UringBackend::complete_at_teardown(Operation& operation, std::int32_t result,
+                                        bool more) noexcept {
+  operation.more = more;
+  if (!more) operation.state = OpState::idle;
+  if (operation.on_teardown) {
+    operation.on_teardown(operation, result);
+    return;
+  }
+  const bool makes_descriptor = operation.code == OpCode::openat ||
+                                operation.code == OpCode::accept ||
+                                operation.code == OpCode::accept_multishot;
   if (makes_descriptor && result >= 0) ::close(result);
 }
 
@@ -99,9 +121,8 @@ void UringBackend::drain_at_shutdown() noexcept {
       enter(true, nullptr);
       move_ready_completions();
       for (Completion& completion : deferred_) {
-        completion.operation->state = OpState::idle;
-        --in_flight_;
-        close_orphaned_descriptor(*completion.operation, completion.result);
+        if (!completion.more) --in_flight_;
+        complete_at_teardown(*completion.operation, completion.result, completion.more);
       }
       deferred_.clear();
     }
@@ -183,6 +204,9 @@ void UringBackend::prepare(io_uring_sqe* entry, Operation& operation) {
       io_uring_prep_sendmsg(entry, operation.fd, operation.message,
                             static_cast<unsigned>(operation.flags | MSG_NOSIGNAL));
       break;
+    case OpCode::accept_multishot:
+      io_uring_prep_multishot_accept(entry, operation.fd, nullptr, nullptr, operation.flags);
+      break;
   }
   io_uring_sqe_set_data(entry, &operation);
 }
@@ -263,7 +287,8 @@ void UringBackend::move_ready_completions() {
         wake_armed_ = false;
         continue;
       }
-      deferred_.push_back({reinterpret_cast<Operation*>(tag), cqe->res});
+      deferred_.push_back(
+          {reinterpret_cast<Operation*>(tag), cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0});
     }
     io_uring_cq_advance(&ring_, seen);
     // With IORING_FEAT_NODROP the kernel parks completions that found the ring full and sets
@@ -284,8 +309,12 @@ std::size_t UringBackend::dispatch_deferred() {
   // Index loop: a completion callback may submit, and submit() may append to deferred_.
   for (std::size_t i = 0; i < deferred_.size(); ++i) {
     Completion completion = deferred_[i];
-    --in_flight_;
     ++delivered;
+    if (completion.more) {
+      deliver_more(*completion.operation, completion.result);
+      continue;
+    }
+    --in_flight_;
     deliver(*completion.operation, completion.result);
   }
   deferred_.clear();

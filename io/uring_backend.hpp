@@ -34,7 +34,7 @@ class UringBackend final : public Backend {
   void move_ready_completions();
   std::size_t dispatch_deferred();
   void drain_at_shutdown() noexcept;
-  static void close_orphaned_descriptor(const Operation& operation, std::int32_t result) noexcept;
+  static void complete_at_teardown(Operation& operation, std::int32_t result, bool more) noexcept;
 
   io_uring ring_{};
   int wake_fd_ = -1;
@@ -46,6 +46,7 @@ class UringBackend final : public Backend {
   struct Completion {
     Operation* operation;
     std::int32_t result;
+    bool more;  // IORING_CQE_F_MORE: a multishot operation that stays in flight
   };
   std::vector<Completion> deferred_;
 };

@@ -8,6 +8,7 @@
 
 #include <ringloop/runtime/sleep.hpp>
 
+#include "multishot_accept.hpp"
 #include "socket_util.hpp"
 
 namespace ringloop {
@@ -38,20 +39,47 @@ SocketAddress socket_name(int descriptor, bool peer) {
 Listener::Listener(Listener&& other) noexcept
     : descriptor_(std::exchange(other.descriptor_, -1)),
       exhaustions_(other.exhaustions_),
-      pending_accept_(std::exchange(other.pending_accept_, nullptr)) {}
+      pending_accept_(std::exchange(other.pending_accept_, nullptr)),
+      multishot_(std::exchange(other.multishot_, nullptr)),
+      multishot_declined_(other.multishot_declined_) {}
 
 Listener& Listener::operator=(Listener&& other) noexcept {
   if (this != &other) {
+    release_multishot(false);
     if (descriptor_ >= 0) ::close(descriptor_);
     descriptor_ = std::exchange(other.descriptor_, -1);
     exhaustions_ = other.exhaustions_;
     pending_accept_ = std::exchange(other.pending_accept_, nullptr);
+    multishot_ = std::exchange(other.multishot_, nullptr);
+    multishot_declined_ = other.multishot_declined_;
   }
   return *this;
 }
 
 Listener::~Listener() {
+  release_multishot(false);
   if (descriptor_ >= 0) ::close(descriptor_);
+}
+
+bool Listener::uses_multishot() {
+  if (!multishot_ && !multishot_declined_) {
+    if (Loop::current().backend().multishot_accept()) {
+      multishot_ = new detail::MultishotAccept(descriptor_);
+    } else {
+      multishot_declined_ = true;
+    }
+  }
+  return multishot_ != nullptr;
+}
+
+// The record cancels its operation and frees itself once the kernel is done with it. Waiters (on
+// close()) wake and find the listener closed; a destructor wakes nobody, since a task still
+// waiting on a destroyed listener could not resume anyway.
+void Listener::release_multishot(bool wake_waiters) noexcept {
+  detail::MultishotAccept* multishot = std::exchange(multishot_, nullptr);
+  if (!multishot) return;
+  if (wake_waiters) multishot->arrived().set();
+  multishot->orphan();
 }
 
 SocketAddress Listener::local_address() const {
@@ -62,6 +90,7 @@ Task<> Listener::close() {
   const int descriptor = std::exchange(descriptor_, -1);
   if (descriptor < 0) co_return;
   detail::cancel_pending(std::exchange(pending_accept_, nullptr));
+  release_multishot(true);
   co_await ops::close(descriptor);
 }
 
@@ -94,16 +123,36 @@ Task<int> Listener::accept_descriptor() {
   Duration backoff = std::chrono::milliseconds(1);
   for (;;) {
     if (descriptor_ < 0) detail::throw_socket_error(EBADF, "accept on a closed listener");
-    IoOperation accepting = ops::accept(descriptor_);
-    accepting.return_errors();
     int result;
-    {
-      detail::PendingOperation pending(pending_accept_, accepting);
-      result = co_await accepting;
-    }
-    if (descriptor_ < 0) {
-      if (result >= 0) ::close(result);  // closed while the connection arrived
-      detail::throw_socket_error(EBADF, "accept on a closed listener");
+    if (uses_multishot()) {
+      detail::MultishotAccept& multishot = *multishot_;
+      result = multishot.take_descriptor();
+      if (result < 0) {
+        const int error = multishot.take_error();
+        if (multishot.unsupported()) {
+          multishot_declined_ = true;  // kernel < 5.19: one accept per connection from now on
+          release_multishot(false);
+          continue;
+        }
+        if (error == 0) {
+          multishot.arm(Loop::current().backend());
+          multishot.arrived().clear();
+          co_await multishot.arrived().wait();
+          continue;  // `multishot` may be gone if close() ran meanwhile: look again from the top
+        }
+        result = -error;
+      }
+    } else {
+      IoOperation accepting = ops::accept(descriptor_);
+      accepting.return_errors();
+      {
+        detail::PendingOperation pending(pending_accept_, accepting);
+        result = co_await accepting;
+      }
+      if (descriptor_ < 0) {
+        if (result >= 0) ::close(result);  // closed while the connection arrived
+        detail::throw_socket_error(EBADF, "accept on a closed listener");
+      }
     }
     if (result >= 0) co_return result;
     if (result == -EMFILE || result == -ENFILE || result == -ENOBUFS || result == -ENOMEM) {

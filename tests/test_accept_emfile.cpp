@@ -283,8 +283,11 @@ Task<> accept_loop_survives_emfile(DescriptorLimitGuard* limit) {
   EXPECT_EQ(std::count(echoed.begin(), echoed.end(), true), waiting_clients)
       << "clients whose message did not come back";
   EXPECT_GT(listener.descriptor_exhaustions(), 0u);
-  EXPECT_EQ(Loop::current().backend().in_flight(), 0u);
   co_await listener.close();
+  // io_uring: the multishot accept ends once its cancellation is confirmed.
+  for (int i = 0; i < 100 && Loop::current().backend().in_flight() != 0; ++i)
+    co_await yield_now();
+  EXPECT_EQ(Loop::current().backend().in_flight(), 0u);
 }
 
 TEST_P(AcceptEmfileTest,

@@ -1049,6 +1049,64 @@ TEST_F(UringBackendTest, AConnectionAcceptedWhileTheBackendIsDestroyedIsClosedNo
       << "the descriptor accepted during teardown leaked";
 }
 
+/// Every completion of one multishot operation, in order.
+struct MultishotCompletions {
+  std::vector<std::int32_t> results;
+  std::vector<bool> more;
+  std::vector<bool> in_flight_during;
+};
+
+void record_multishot(io::Operation& operation, std::int32_t result) {
+  auto* seen = static_cast<MultishotCompletions*>(operation.user_data);
+  seen->results.push_back(result);
+  seen->more.push_back(operation.more);
+  seen->in_flight_during.push_back(operation.in_flight());
+}
+
+TEST_P(BackendTest, MultishotAcceptCompletesOncePerConnectionAndEndsOnCancel) {
+  io::Backend& backend = make();
+  sockaddr_in address{};
+  Fd listener = loopback_listener(address);
+  MultishotCompletions seen;
+  io::Operation accept;
+  accept.code = io::OpCode::accept_multishot;
+  accept.fd = listener.get();
+  accept.flags = SOCK_CLOEXEC;
+  accept.on_complete = &record_multishot;
+  accept.user_data = &seen;
+  submit(backend, accept);
+  if (!backend.multishot_accept()) {
+    // epoll: refused at once, through a later poll like any completion.
+    ASSERT_TRUE(poll_until(backend, [&] { return !seen.results.empty(); }));
+    EXPECT_EQ(seen.results, std::vector<std::int32_t>{-EOPNOTSUPP});
+    EXPECT_EQ(seen.more, std::vector<bool>{false});
+    return;
+  }
+  std::vector<Fd> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(
+        ::connect(clients.back().get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  }
+  ASSERT_TRUE(poll_until(backend, [&] { return seen.results.size() >= 3; }));
+  std::vector<Fd> accepted;
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_GE(seen.results[i], 0) << std::strerror(-seen.results[i]);
+    accepted.emplace_back(seen.results[i]);
+    EXPECT_TRUE(seen.more[i]) << "completion " << i << " of an armed accept lacks `more`";
+    EXPECT_TRUE(seen.in_flight_during[i]);
+  }
+  EXPECT_EQ(backend.in_flight(), 1u) << "the multishot accept should stay armed";
+  EXPECT_TRUE(accept.in_flight());
+
+  cancel(backend, accept);
+  ASSERT_TRUE(poll_until(backend, [&] { return !accept.in_flight(); }));
+  ASSERT_EQ(seen.results.size(), 4u);
+  EXPECT_EQ(seen.results.back(), -ECANCELED);
+  EXPECT_FALSE(seen.more.back());
+  EXPECT_EQ(backend.in_flight(), 0u);
+}
+
 // ---- selection errors ------------------------------------------------------------------------
 
 TEST(BackendKindTest, ParseBackendKindAcceptsTheDocumentedNames) {

@@ -88,12 +88,23 @@ class Backend {
   /// (they are always "ready" and a read blocks on the disk), so the file layer offloads them.
   [[nodiscard]] bool native_file_io() const noexcept { return native_file_io_; }
 
+  /// Whether OpCode::accept_multishot works: io_uring on Linux 5.19 or later. Otherwise the
+  /// operation completes at once with -EOPNOTSUPP (or -EINVAL from an older kernel).
+  [[nodiscard]] bool multishot_accept() const noexcept { return multishot_accept_; }
+
   [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
 
  protected:
   /// Hands a finished operation back to its submitter.
   void deliver(Operation& operation, std::int32_t result) {
     operation.state = OpState::idle;
+    operation.more = false;
+    ++stats_.completed;
+    operation.on_complete(operation, result);
+  }
+  /// Hands one completion of a multishot operation that stays in flight to its submitter.
+  void deliver_more(Operation& operation, std::int32_t result) {
+    operation.more = true;
     ++stats_.completed;
     operation.on_complete(operation, result);
   }
@@ -101,6 +112,7 @@ class Backend {
   std::size_t in_flight_ = 0;
   bool polls_when_idle_ = true;
   bool native_file_io_ = false;
+  bool multishot_accept_ = false;
 };
 
 /// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,

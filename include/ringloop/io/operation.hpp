@@ -28,6 +28,10 @@ enum class OpCode : std::uint8_t {
   fsync,    ///< fsync(2), or fdatasync(2) when `flags` has IORING_FSYNC_DATASYNC (1)
   recvmsg,  ///< recvmsg(2) into `message` with `flags`; result: bytes (msg_flags updated)
   sendmsg,  ///< sendmsg(2) of `message` with `flags` (MSG_NOSIGNAL is always added)
+  /// io_uring only (see Backend::multishot_accept()): accept4(2) with `flags` again and again,
+  /// one completion per connection (each with `more` set) until an error or a cancellation ends
+  /// it with a last completion (`more` clear). The peer address is not reported.
+  accept_multishot,
 };
 
 /// Printable name of an operation kind, for error messages.
@@ -58,7 +62,14 @@ struct Operation : detail::HeapNode {
   std::uint32_t mode = 0;        ///< `openat`: permission bits for a created file
   msghdr* message = nullptr;     ///< `recvmsg`/`sendmsg`: kept alive by the submitter
   CompletionFunction on_complete = nullptr;
+  /// Optional: called instead of `on_complete` for completions that arrive while the backend is
+  /// being destroyed (the loop is going away: it must not wake tasks or submit). Without it such
+  /// completions are dropped, and a descriptor an open or accept made is closed by the backend.
+  CompletionFunction on_teardown = nullptr;
   void* user_data = nullptr;  ///< free for the submitter
+  /// Set by the backend before each completion: whether more completions of this (multishot)
+  /// operation will follow; the operation stays in flight meanwhile.
+  bool more = false;
 
   // Backend bookkeeping (epoll: which list holds the operation, its links, its deadline).
   std::uint8_t backend_slot = 0;

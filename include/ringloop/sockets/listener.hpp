@@ -9,6 +9,10 @@
 
 namespace ringloop {
 
+namespace detail {
+class MultishotAccept;
+}
+
 /// A listening stream socket. Move-only; owns its descriptor. Loop thread only.
 class Listener {
  public:
@@ -33,12 +37,20 @@ class Listener {
  protected:
   /// Binds and listens on a new socket of the address's family. Throws std::system_error.
   static int open_listening(const SocketAddress& address, int backlog, bool reuse_port);
-  /// Accepts one connection's descriptor, retrying through EMFILE/ENFILE with backoff.
+  /// Accepts one connection's descriptor, retrying through EMFILE/ENFILE with backoff. On
+  /// io_uring (Linux 5.19+) one multishot accept serves every call; elsewhere one accept each.
   Task<int> accept_descriptor();
 
   int descriptor_ = -1;
   std::size_t exhaustions_ = 0;
   IoOperation* pending_accept_ = nullptr;  // so close() can cancel it
+
+ private:
+  bool uses_multishot();
+  void release_multishot(bool wake_waiters) noexcept;
+
+  detail::MultishotAccept* multishot_ = nullptr;  // created by the first accept on io_uring
+  bool multishot_declined_ = false;               // the backend or the kernel cannot do it
 };
 
 }  // namespace ringloop
