@@ -41,14 +41,23 @@ int main(int argc, char** argv) {
   std::deque<Item> queue;
   std::int64_t sum = 0;
   const std::int64_t per_producer = actions / 2;
-  // The two producers and the consumer take turns, as they do on the loop.
-  for (std::int64_t idx = 1; idx <= actions - per_producer; ++idx) {
-    if (idx <= per_producer) queue.push_back(Item{idx * idx, wall_clock_seconds()});
-    queue.push_back(Item{idx * idx, wall_clock_seconds()});
-    while (!queue.empty()) {
-      sum += queue.front().square;
-      queue.pop_front();
+  // The two producers and the consumer take turns as they do on the loop: each round both
+  // producers put one item and the consumer gets one, so the queue grows by one item a round
+  // (to ~250,000 items, 4 MB, for 500,000 actions) and the consumer drains it afterwards.
+  const std::int64_t second_count = actions - per_producer;
+  std::int64_t first_done = 0;
+  std::int64_t second_done = 0;
+  for (std::int64_t taken = 0; taken < actions; ++taken) {
+    if (first_done < per_producer) {
+      ++first_done;
+      queue.push_back(Item{first_done * first_done, wall_clock_seconds()});
     }
+    if (second_done < second_count) {
+      ++second_done;
+      queue.push_back(Item{second_done * second_done, wall_clock_seconds()});
+    }
+    sum += queue.front().square;
+    queue.pop_front();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -49,6 +49,45 @@ Task<> eight_by_eight(std::size_t max_size, Tally* tally) {
     co_await worker;
 }
 
+// The FIFO storage across chunk boundaries: order kept through growth, draining to empty, a
+// length hovering at a boundary (the spare chunk), and a non-empty storage destroyed with
+// heap-owning items (ASan sees a leak or a double free).
+TEST(ChunkedFifoTest, KeepsOrderAcrossChunksAndDestroysWhatItHolds) {
+  detail::ChunkedFifo<std::string> fifo;
+  std::int64_t pushed = 0;
+  std::int64_t popped = 0;
+  const auto item = [](std::int64_t index) {
+    return "item number " + std::to_string(index) + " long enough to live on the heap";
+  };
+  const auto pop_and_check = [&] {
+    ASSERT_FALSE(fifo.empty());
+    EXPECT_EQ(fifo.pop(), item(popped));
+    ++popped;
+  };
+  // Grow over several chunks, drain to empty, grow again (the emptied chunk is reused).
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 1000; ++i)
+      fifo.push(item(pushed++));
+    EXPECT_EQ(fifo.size(), 1000u);
+    while (!fifo.empty())
+      pop_and_check();
+  }
+  // Two in, one out: the FIFO grows by one per round, as in the 500k-action program.
+  for (int i = 0; i < 3000; ++i) {
+    fifo.push(item(pushed++));
+    fifo.push(item(pushed++));
+    pop_and_check();
+  }
+  EXPECT_EQ(fifo.size(), static_cast<std::size_t>(pushed - popped));
+  // Hover: one in, one out, many times over whatever boundary the length sits at.
+  for (int i = 0; i < 5000; ++i) {
+    fifo.push(item(pushed++));
+    pop_and_check();
+  }
+  EXPECT_EQ(fifo.size(), 3000u);
+  // Destroyed with 3,000 strings inside.
+}
+
 TEST_P(QueueTest, EightProducersEightConsumersDeliverEveryItemExactlyOnce) {
   for (std::size_t max_size : {std::size_t{0}, std::size_t{16}}) {
     Tally tally;

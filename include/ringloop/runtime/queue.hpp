@@ -161,7 +161,7 @@ class BasicQueue {
 
 /// First in, first out (asyncio.Queue).
 template <class T>
-using Queue = BasicQueue<T, detail::RingBuffer<T>>;
+using Queue = BasicQueue<T, detail::ChunkedFifo<T>>;
 /// Last in, first out (asyncio.LifoQueue).
 template <class T>
 using LifoQueue = BasicQueue<T, detail::Stack<T>>;
