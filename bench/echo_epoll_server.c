@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { BUFFER_SIZE = 64 * 1024, MAX_EVENTS = 128 };
+enum { BUFFER_SIZE = 256 * 1024, MAX_EVENTS = 128 };
 
 struct connection {
   int fd;

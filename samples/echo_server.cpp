@@ -49,7 +49,7 @@ struct Settings {
 };
 
 // Per connection; larger messages simply take several reads.
-constexpr std::size_t kBufferSize = 64 * 1024;
+constexpr std::size_t kBufferSize = 256 * 1024;
 
 [[noreturn]] void usage_error(const std::string& message) {
   if (!message.empty()) std::fprintf(stderr, "echo_server: %s\n", message.c_str());
