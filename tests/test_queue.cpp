@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,39 @@ TEST(ChunkedFifoTest, KeepsOrderAcrossChunksAndDestroysWhatItHolds) {
   }
   EXPECT_EQ(fifo.size(), 3000u);
   // Destroyed with 3,000 strings inside.
+}
+
+/// 256 bytes, so a chunk holds 16; copying one whose `explode` is set throws.
+struct BulkyItem {
+  int value = 0;
+  bool explode = false;
+  char padding[248] = {};
+  BulkyItem(int v, bool e) : value(v), explode(e) {}
+  BulkyItem(const BulkyItem& other) : value(other.value) {
+    if (other.explode) throw std::runtime_error("copy refused");
+  }
+  BulkyItem(BulkyItem&&) noexcept = default;
+  BulkyItem& operator=(const BulkyItem&) = delete;
+};
+
+// A push whose item cannot be constructed leaves the FIFO as it was, even when it had to start
+// a new chunk for that item.
+TEST(ChunkedFifoTest, APushWhoseItemThrowsLosesAndCorruptsNothing) {
+  detail::ChunkedFifo<BulkyItem> fifo;
+  int next = 0;
+  for (; next < 16; ++next)
+    fifo.push(BulkyItem(next, false));  // the first chunk is full
+  const BulkyItem refused(-1, true);
+  EXPECT_THROW(fifo.push(refused), std::runtime_error);
+  EXPECT_EQ(fifo.size(), 16u);
+  for (int expected = 0; expected < 16; ++expected)
+    EXPECT_EQ(fifo.pop().value, expected);
+  EXPECT_TRUE(fifo.empty());
+  for (int round = 0; round < 40; ++round)
+    fifo.push(BulkyItem(next + round, false));
+  for (int round = 0; round < 40; ++round)
+    EXPECT_EQ(fifo.pop().value, next + round);
+  EXPECT_TRUE(fifo.empty());
 }
 
 TEST_P(QueueTest, EightProducersEightConsumersDeliverEveryItemExactlyOnce) {

@@ -54,23 +54,20 @@ class ChunkedFifo {
 
   /// Removes and returns the oldest item.
   T pop() {
-    T* slot = head_->slot(head_index_);
+    T* slot = std::launder(head_->slot(head_index_));
     T item = std::move(*slot);
     std::destroy_at(slot);
     ++head_index_;
     --size_;
     if (size_ == 0) {
-      // head_ == tail_: start the chunk over instead of letting it go.
+      // Start the last chunk over instead of letting it go. (head_ differs from tail_ only when
+      // a push whose item constructor threw had linked a fresh, still empty chunk.)
+      if (head_ != tail_) recycle(std::exchange(head_, tail_));
       head_index_ = 0;
       tail_index_ = 0;
     } else if (head_index_ == kPerChunk) {
-      Chunk* emptied = std::exchange(head_, head_->next);
+      recycle(std::exchange(head_, head_->next));
       head_index_ = 0;
-      if (spare_) {
-        delete emptied;
-      } else {
-        spare_ = emptied;
-      }
     }
     return item;
   }
@@ -83,9 +80,17 @@ class ChunkedFifo {
     Chunk* next = nullptr;
     alignas(T) std::byte storage[kPerChunk * sizeof(T)];
     T* slot(std::size_t index) noexcept {
-      return std::launder(reinterpret_cast<T*>(storage)) + index;
+      return reinterpret_cast<T*>(storage + index * sizeof(T));
     }
   };
+
+  void recycle(Chunk* emptied) noexcept {
+    if (spare_) {
+      delete emptied;
+    } else {
+      spare_ = emptied;
+    }
+  }
 
   Chunk* head_ = nullptr;  // oldest items
   Chunk* tail_ = nullptr;  // newest items
