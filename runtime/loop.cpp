@@ -142,6 +142,15 @@ void Loop::run_once() {
   wait_for_io();
   fire_due_timers();
   run_ready();
+  if (!pools_to_wake_.empty()) wake_pools_for_queued_jobs();
+}
+
+// Before the loop polls again (and before run_forever() returns): jobs queued by this
+// iteration's steps must not wait for a worker while the loop sleeps or has stopped.
+void Loop::wake_pools_for_queued_jobs() noexcept {
+  for (OffloadPool* pool : pools_to_wake_)
+    pool->wake_for_queued();
+  pools_to_wake_.clear();
 }
 
 void Loop::take_remote_callbacks() {
@@ -333,6 +342,11 @@ OffloadPool& default_offload_pool(Loop& loop) {
 
 void offload_started(Loop& loop) noexcept {
   LoopAccess::outstanding_offloads(loop).fetch_add(1, std::memory_order_relaxed);
+}
+
+void submit_offload(Loop& loop, OffloadPool& pool, OffloadJob& job) {
+  pool.submit_without_wake(job);
+  LoopAccess::wake_pool_after_iteration(loop, pool);
 }
 
 void offload_finished(Loop& loop) noexcept {

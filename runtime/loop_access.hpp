@@ -22,6 +22,13 @@ struct LoopAccess {
   static std::atomic<std::size_t>& outstanding_offloads(Loop& loop) noexcept {
     return loop.outstanding_offloads_;
   }
+  /// Lists `pool` for a wake-up at the end of this iteration (once per iteration).
+  static void wake_pool_after_iteration(Loop& loop, OffloadPool& pool) {
+    for (OffloadPool* listed : loop.pools_to_wake_) {
+      if (listed == &pool) return;
+    }
+    loop.pools_to_wake_.push_back(&pool);
+  }
 };
 
 }  // namespace ringloop::detail

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 
 #include <ringloop/runtime/loop.hpp>
 #include <ringloop/runtime/offload.hpp>
@@ -115,7 +116,10 @@ void OffloadPool::shutdown(PendingJobs pending) {
 
 OffloadPoolStats OffloadPool::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  OffloadPoolStats copy = stats_;
+  for (const Parking* worker = idle_; worker; worker = worker->next_idle)
+    ++copy.parked_workers;
+  return copy;
 }
 
 OffloadPool::Parking* OffloadPool::unpark_one_locked() noexcept {
@@ -132,23 +136,40 @@ void OffloadPool::wake(Parking* worker) noexcept {
   if (worker) futex_wake_one(worker->wake);
 }
 
-void OffloadPool::submit(detail::OffloadJob& job) {
-  Parking* worker;
-  {
-    std::lock_guard lock(mutex_);
-    if (closed_) throw PoolClosedError("offload() on a pool that is shut down");
-    if (queue_.size >= queue_limit_) {
-      ++stats_.waited_for_room;
-      admission_.push_back(job, kAdmission);
-      return;
-    }
-    queue_.push_back(job, kQueue);
-    stats_.max_queued = std::max(stats_.max_queued, queue_.size);
-    // A parked worker, if any, is woken for it; workers that are awake (or being woken) look at
-    // the queue again before they park, so they need no call.
-    worker = unpark_one_locked();
+void OffloadPool::submit_without_wake(detail::OffloadJob& job) {
+  std::lock_guard lock(mutex_);
+  if (closed_) throw PoolClosedError("offload() on a pool that is shut down");
+  if (queue_.size >= queue_limit_) {
+    ++stats_.waited_for_room;
+    admission_.push_back(job, kAdmission);
+    return;
   }
-  wake(worker);
+  queue_.push_back(job, kQueue);
+  stats_.max_queued = std::max(stats_.max_queued, queue_.size);
+}
+
+// Woken outside the lock, a few at a time, so the workers do not wake up into a held mutex.
+void OffloadPool::wake_for_queued() noexcept {
+  std::size_t wanted = 0;
+  bool counted = false;
+  for (;;) {
+    std::array<Parking*, 8> batch{};
+    std::size_t count = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (!counted) wanted = queue_.size;
+      counted = true;
+      while (count < batch.size() && count < wanted) {
+        Parking* worker = unpark_one_locked();
+        if (!worker) break;
+        batch[count++] = worker;
+      }
+    }
+    for (std::size_t i = 0; i < count; ++i)
+      wake(batch[i]);
+    if (count < batch.size()) return;  // every job has a worker, or no worker is parked
+    wanted -= count;
+  }
 }
 
 bool OffloadPool::withdraw(detail::OffloadJob& job) noexcept {

@@ -331,6 +331,62 @@ TEST_P(OffloadTest, LoopClosedWithAJobRunningWaitsForItSafely) {
   EXPECT_TRUE(task.cancelled());
 }
 
+void raise_flag(std::atomic<bool>* flag) {
+  flag->store(true);
+}
+
+Task<> offload_raise_flag(std::atomic<bool>* flag) {
+  co_await offload(raise_flag, flag);
+}
+
+// Parked workers are woken for a step's jobs when its iteration ends (one wake-up per batch):
+// that must happen even when the loop stops after that iteration and does not run again.
+TEST_P(OffloadTest, AJobQueuedInTheLastIterationBeforeTheLoopStopsStillStarts) {
+  std::atomic<bool> ran{false};
+  auto task = loop().spawn(offload_raise_flag(&ran));
+  loop().call_soon([this] { loop().stop(); });
+  loop().run_forever();  // one iteration: the task queues its job, then the loop stops
+  // The loop is not running now; only a woken worker can raise the flag.
+  for (int i = 0; i < 10'000 && !ran.load(); ++i)
+    std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(ran.load()) << "the job never started while the loop was stopped";
+  while (!task.done()) {
+    loop().call_soon([this] { loop().stop(); });
+    loop().run_forever();
+  }
+}
+
+Task<> watch_flag_for_a_while(std::atomic<bool>* flag, bool* raised_meanwhile) {
+  // Busy for 50 ms inside one step: a worker woken at once would have run the job by then.
+  const auto until = std::chrono::steady_clock::now() + 50ms;
+  while (std::chrono::steady_clock::now() < until && !flag->load()) {
+  }
+  *raised_meanwhile = flag->load();
+  co_return;
+}
+
+Task<> queue_then_watch(std::atomic<bool>* flag, bool* raised_meanwhile) {
+  auto offloading = spawn(offload_raise_flag(flag), "offloading");
+  auto watching = spawn(watch_flag_for_a_while(flag, raised_meanwhile), "watching");
+  co_await offloading;
+  co_await watching;
+}
+
+// The batching itself: a job queued by one step waits for the end of that iteration (the other
+// steps queue theirs meanwhile) instead of waking a worker that would preempt the loop thread.
+TEST_P(OffloadTest, AJobQueuedByAStepStartsOnlyAfterItsIterationEnds) {
+  std::atomic<bool> warm_up{false};
+  run(offload_raise_flag(&warm_up));  // the pool's workers exist...
+  for (int i = 0; i < 10'000 && loop().default_offload_pool().stats().parked_workers < 2; ++i)
+    std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(loop().default_offload_pool().stats().parked_workers, 2u);  // ...and sleep
+  std::atomic<bool> flag{false};
+  bool raised_meanwhile = true;
+  run(queue_then_watch(&flag, &raised_meanwhile));
+  EXPECT_FALSE(raised_meanwhile) << "the job ran while its iteration was still running steps";
+  EXPECT_TRUE(flag.load());
+}
+
 RINGLOOP_ON_BOTH_BACKENDS(OffloadTest);
 
 }  // namespace

@@ -354,7 +354,8 @@ Task<> cancel_lookups_a_worker_took(OffloadPool* pool, int rounds) {
   for (int i = 0; i < rounds; ++i) {
     const OffloadPoolStats before = pool->stats();
     auto lookup = spawn(resolve("localhost", std::to_string(2000 + i)));
-    co_await yield_now();  // the lookup submits its job
+    co_await yield_now();  // the lookup submits its job...
+    co_await yield_now();  // ...and a worker is woken for it when that iteration ends
     const bool taken = wait_until_a_worker_takes_it(pool, before.executed);
     EXPECT_TRUE(taken) << "round " << i << ": no worker took the job";
     lookup.cancel();

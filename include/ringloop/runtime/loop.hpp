@@ -172,10 +172,14 @@ class Loop {
   void fire_due_timers();
   void run_ready();
   void run_ready_in_debug_mode(detail::Runnable* first);
+  void wake_pools_for_queued_jobs() noexcept;
   void post_from_other_thread(detail::CallbackBase* callback);
 
   std::unique_ptr<io::Backend> backend_;
   std::unique_ptr<OffloadPool> default_pool_;
+  // Pools that were given jobs this iteration and not asked yet to wake a worker for them: one
+  // wake-up after the iteration's steps serves the whole batch (no thread switch per job).
+  std::vector<OffloadPool*> pools_to_wake_;
   // Offloaded jobs that may still post back here; a closing loop waits until it reaches zero.
   std::atomic<std::size_t> outstanding_offloads_{0};
   detail::ReadyQueue ready_;

@@ -24,6 +24,9 @@ OffloadPool& default_offload_pool(Loop& loop);
 /// Counts jobs that may still post back to `loop`; a closing loop waits for them.
 void offload_started(Loop& loop) noexcept;
 void offload_finished(Loop& loop) noexcept;
+/// Queues `job` on `pool`; a parked worker is woken for it when the loop's current iteration
+/// ends, together with every other job queued meanwhile.
+void submit_offload(Loop& loop, OffloadPool& pool, OffloadJob& job);
 
 template <class R>
 struct OffloadResult {
@@ -90,7 +93,7 @@ class OffloadAwaiter final : public Suspension {
     if (pool_ == nullptr) pool_ = &default_offload_pool(loop);
     offload_started(loop);
     try {
-      pool_->submit(*job_);
+      submit_offload(loop, *pool_, *job_);
     } catch (...) {
       offload_finished(loop);
       throw;
@@ -150,6 +153,9 @@ Loop& current_loop_for_offload();
 
 /// Runs `function(arguments...)` on the current loop's default pool; co_await gives its value or
 /// rethrows its exception. Arguments are moved into the job (pass pointers to share state).
+/// Jobs are handed to the workers when the loop's current iteration ends, all at once (one
+/// wake-up per batch, not a thread switch per job): a step that blocks the loop thread until
+/// its own iteration's job has started would wait forever, as it would for any I/O.
 template <class F, class... Args>
 auto offload(F&& function, Args&&... arguments) {
   return detail::make_offload(detail::current_loop_for_offload(), nullptr,

@@ -78,6 +78,7 @@ struct OffloadPoolStats {
   std::uint64_t cancelled_queued = 0;  ///< jobs taken off the queue before they started
   std::uint64_t waited_for_room = 0;   ///< jobs that found the queue full and had to wait
   std::size_t max_queued = 0;          ///< most jobs ever in the queue at once (<= queue_limit)
+  std::size_t parked_workers = 0;      ///< workers asleep waiting for a job, at the time of asking
 };
 
 /// A fixed set of worker threads and a bounded job queue. Thread-safe.
@@ -97,9 +98,13 @@ class OffloadPool {
   [[nodiscard]] std::size_t queue_limit() const noexcept { return queue_limit_; }
   [[nodiscard]] OffloadPoolStats stats() const;
 
-  /// Queues `job` (or puts it in the admission line when the queue is full). PoolClosedError if
-  /// the pool is shut down. For offload()'s awaiter.
-  void submit(detail::OffloadJob& job);
+  /// Queues `job` (or puts it in the admission line when the queue is full) without waking a
+  /// parked worker: call wake_for_queued() once the batch is queued. PoolClosedError if the pool
+  /// is shut down. For offload()'s awaiter, through the loop (which wakes after each iteration).
+  void submit_without_wake(detail::OffloadJob& job);
+  /// Wakes as many parked workers as there are queued jobs (workers that are awake look at the
+  /// queue again before they park). Any thread.
+  void wake_for_queued() noexcept;
   /// Takes a job that has not started off the queue or the admission line; false if a worker
   /// already has it.
   bool withdraw(detail::OffloadJob& job) noexcept;
