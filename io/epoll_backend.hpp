@@ -66,6 +66,7 @@ class EpollBackend final : public Backend {
   };
   std::vector<Completion> finished_;
   std::vector<epoll_event> events_;
+  bool skipped_last_wait_ = false;  // see poll(): never two readiness checks skipped in a row
 };
 
 }  // namespace ringloop::io
