@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "socket_test_support.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -161,27 +162,11 @@ class ClientSockets {
   std::vector<int> descriptors_;
 };
 
-/// Lets the other ready tasks run a few times.
-Task<> let_others_run() {
-  for (int i = 0; i < 5; ++i)
-    co_await yield_now();
-}
-
 /// Waits until `listener` has met EMFILE at least `count` times; false after ~5 s.
 Task<bool> wait_for_exhaustions(const Listener* listener, std::size_t count) {
   for (int i = 0; i < 5000 && listener->descriptor_exhaustions() < count; ++i)
     co_await sleep(1ms);
   co_return listener->descriptor_exhaustions() >= count;
-}
-
-template <class T>
-Task<bool> ends_cancelled(TaskHandle<T> handle) {
-  try {
-    co_await handle;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
 }
 
 Task<> echo_one_line(TcpStream stream) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "socket_test_support.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -33,25 +34,6 @@ class StreamSocketTest : public LoopTest {};
 // ---- helpers ---------------------------------------------------------------------------------
 
 constexpr std::size_t chunk_size = 64 * 1024;
-
-/// Both ends of one TCP connection over loopback.
-struct Connection {
-  TcpStream client;
-  TcpStream server;
-};
-
-Task<Connection> connect_over_loopback() {
-  TcpListener listener = TcpListener::bind(SocketAddress::loopback(0));
-  Connection connection;
-  connection.client = co_await TcpStream::connect(listener.local_address());
-  connection.server = co_await listener.accept();
-  co_await listener.close();
-  co_return connection;
-}
-
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
 
 /// The byte at `offset` of a stream whose every position is distinct enough that a lost,
 /// repeated or reordered chunk shows.
@@ -67,41 +49,11 @@ std::vector<std::byte> pattern(std::size_t offset, std::size_t size) {
   return bytes;
 }
 
-/// Small kernel buffers on both ends, so a peer that does not read stops the sender after a few
-/// dozen KiB instead of several MiB.
-void shrink_kernel_buffers(const Connection& connection) {
-  const int size = 16 * 1024;
-  ::setsockopt(connection.client.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  ::setsockopt(connection.server.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-}
-
-/// Waits until the kernel holds at least `count` unread bytes for `descriptor` (FIONREAD), so the
-/// next receive sees them all; a test failure after ~10 s.
-Task<> wait_for_kernel_bytes(int descriptor, std::size_t count) {
-  int available = 0;
-  for (int i = 0; i < 10000; ++i) {
-    if (::ioctl(descriptor, FIONREAD, &available) == 0 &&
-        static_cast<std::size_t>(available) >= count) {
-      co_return;
-    }
-    co_await sleep(1ms);
-  }
-  ADD_FAILURE() << "fd " << descriptor << " never had " << count << " bytes to read (" << available
-                << ")";
-}
-
 /// Waits until `stream` has buffered at least `count` received bytes; a test failure after ~10 s.
 Task<> wait_for_buffered(const StreamSocket* stream, std::size_t count) {
   for (int i = 0; i < 10000 && stream->read_buffer_size() < count; ++i)
     co_await sleep(1ms);
   EXPECT_GE(stream->read_buffer_size(), count) << "the bytes never reached the read buffer";
-}
-
-/// Lets the other ready tasks run a few times (a task spawned just before gets to its first
-/// suspension).
-Task<> let_others_run() {
-  for (int i = 0; i < 5; ++i)
-    co_await yield_now();
 }
 
 /// What a reader that reads to the end of the stream saw of a pattern stream.
@@ -132,10 +84,6 @@ Task<> write_pieces_apart(StreamSocket* stream, std::vector<std::string> pieces)
     co_await stream->write_all(piece);
     co_await sleep(2ms);  // separate segments, most likely (the test passes either way)
   }
-}
-
-std::size_t in_flight_now() {
-  return Loop::current().backend().in_flight();
 }
 
 // ---- read_exactly ----------------------------------------------------------------------------
@@ -577,11 +525,6 @@ Task<> write_after_close() {
 
 TEST_P(StreamSocketTest, WriteAfterCloseFailsWithEbadf) {
   run(write_after_close());
-}
-
-bool is_reset_or_broken_pipe(const std::system_error& error) {
-  return error.code() == std::error_code(ECONNRESET, std::system_category()) ||
-         error.code() == std::error_code(EPIPE, std::system_category());
 }
 
 Task<> peer_reset_fails_drain_and_flush() {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "socket_test_support.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -70,21 +71,6 @@ std::size_t first_pattern_mismatch(std::span<const std::byte> received) {
   return SIZE_MAX;
 }
 
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-std::size_t in_flight_now() {
-  return Loop::current().backend().in_flight();
-}
-
-/// Lets the other ready tasks run a few times (a task spawned just before reaches its first
-/// suspension, an operation it starts gets submitted).
-Task<> let_others_run() {
-  for (int i = 0; i < 5; ++i)
-    co_await yield_now();
-}
-
 /// Operations a listener may keep in flight between accepts: on io_uring its multishot accept
 /// stays armed for the next connection; elsewhere each accept is its own operation.
 std::size_t armed_accepts() {
@@ -98,17 +84,6 @@ Task<> close_listener_and_settle(TcpListener* listener) {
     co_await yield_now();
 }
 
-/// Whether awaiting `handle` ends in CancelledError (other exceptions propagate).
-template <class T>
-Task<bool> ends_cancelled(TaskHandle<T> handle) {
-  try {
-    co_await handle;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -118,44 +93,6 @@ int socket_option(int descriptor, int level, int name) {
   socklen_t length = sizeof value;
   if (::getsockopt(descriptor, level, name, &value, &length) != 0) return -1;
   return value;
-}
-
-/// Both ends of one TCP connection over loopback.
-struct Connection {
-  TcpStream client;
-  TcpStream server;
-};
-
-Task<Connection> connect_over_loopback() {
-  TcpListener listener = TcpListener::bind(SocketAddress::loopback(0));
-  Connection connection;
-  connection.client = co_await TcpStream::connect(listener.local_address());
-  connection.server = co_await listener.accept();
-  co_await listener.close();
-  co_return connection;
-}
-
-/// Small kernel buffers between client and server, so a writer whose peer does not read blocks
-/// after a few dozen KiB instead of several MiB.
-void shrink_kernel_buffers(const Connection& connection) {
-  const int size = 16 * 1024;
-  ::setsockopt(connection.client.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  ::setsockopt(connection.server.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-}
-
-/// Waits until the kernel holds at least `count` unread bytes for `descriptor` (FIONREAD); a
-/// failure after ~5 s.
-Task<> wait_for_kernel_bytes(int descriptor, std::size_t count) {
-  int available = 0;
-  for (int i = 0; i < 5000; ++i) {
-    if (::ioctl(descriptor, FIONREAD, &available) == 0 &&
-        static_cast<std::size_t>(available) >= count) {
-      co_return;
-    }
-    co_await sleep(1ms);
-  }
-  ADD_FAILURE() << "fd " << descriptor << " never had " << count << " bytes to read (" << available
-                << ")";
 }
 
 /// Reads `stream` to its end into `received`.
@@ -464,10 +401,6 @@ TEST_P(TcpTest, AfterShutdownWriteThePeerReadsEndOfStreamAndItsWholeReplyStillAr
 }
 
 // ---- peer reset ------------------------------------------------------------------------------
-
-bool is_reset_or_broken_pipe(const std::system_error& error) {
-  return error.code().value() == ECONNRESET || error.code().value() == EPIPE;
-}
 
 Task<> peer_resets_during_write_all() {
   Connection c = co_await connect_over_loopback();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "socket_test_support.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -26,21 +27,6 @@ class UdpTest : public LoopTest {};
 
 std::span<const std::byte> bytes_of(std::string_view text) {
   return std::as_bytes(std::span(text.data(), text.size()));
-}
-
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-/// Lets the other ready tasks run a few times (a task spawned just before reaches its first
-/// suspension).
-Task<> let_others_run() {
-  for (int i = 0; i < 5; ++i)
-    co_await yield_now();
-}
-
-std::size_t in_flight_now() {
-  return Loop::current().backend().in_flight();
 }
 
 struct Received {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "socket_test_support.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -56,10 +57,6 @@ std::string unique_abstract_name(const char* what) {
   static std::atomic<int> counter{0};
   return std::string("ringloop-test-") + what + "-" + std::to_string(::getpid()) + "-" +
          std::to_string(counter++);
-}
-
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 bool is_socket_file(const std::string& path) {
