@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "loop_fixture.hpp"
+#include "temporary_directory.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -30,29 +31,6 @@ using Bytes = std::vector<std::byte>;
 
 constexpr std::size_t kMiB = 1024 * 1024;
 constexpr std::size_t kLarge = 64 * kMiB;
-
-/// A fresh directory under /tmp (mkdtemp), removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/ringloop-files-XXXXXX";
-    if (::mkdtemp(name) == nullptr)
-      throw std::system_error(errno, std::system_category(), "mkdtemp");
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
-  [[nodiscard]] const std::string& path() const noexcept { return path_; }
-
- private:
-  std::string path_;
-};
 
 /// Deterministic bytes that do not repeat with any small period, so a shifted offset shows up.
 Bytes pattern(std::size_t size, std::uint32_t seed = 1) {
@@ -132,7 +110,7 @@ class FileTest : public LoopTest {
     result.offload_threads = 2;
     return result;
   }
-  TempDir directory;
+  TemporaryDirectory directory;
 };
 
 // ---- round trips ------------------------------------------------------------------------------

@@ -24,6 +24,8 @@
 
 #include <ringloop/sockets/socket_address.hpp>
 
+#include "temporary_directory.hpp"
+
 namespace ringloop {
 namespace {
 
@@ -100,29 +102,6 @@ std::string unique_name_of_size(std::size_t size) {
   name.resize(size, 'x');
   return name;
 }
-
-/// A fresh directory under the temporary directory, removed with everything in it at scope exit.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "ringloop-addr-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::system_category(), "mkdtemp " + pattern);
-    }
-    path_ = pattern;
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // ---- IPv4 and IPv6 text ----------------------------------------------------------------------
 
@@ -445,7 +424,7 @@ TEST(SocketAddressTest, KernelReportsBackTheIpAddressesItWasGiven) {
 }
 
 TEST(SocketAddressTest, KernelReportsBackAUnixPathEqualToUnixPath) {
-  TemporaryDirectory directory;
+  testing::TemporaryDirectory directory;
   const SocketAddress address = SocketAddress::unix_path(directory.file("bound.sock"));
   SocketAddress bound;
   ASSERT_EQ(bind_and_read_back(address, SOCK_STREAM, &bound), 0);

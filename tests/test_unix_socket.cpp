@@ -21,6 +21,7 @@
 
 #include "loop_fixture.hpp"
 #include "socket_test_support.hpp"
+#include "temporary_directory.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -28,29 +29,6 @@ namespace {
 class UnixSocketTest : public LoopTest {};
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-/// A fresh directory under the temporary directory, removed with everything in it at scope exit.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "ringloop-unix-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::system_category(), "mkdtemp " + pattern);
-    }
-    path_ = pattern;
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// An abstract name no other test (or test process) uses at the same time.
 std::string unique_abstract_name(const char* what) {
