@@ -4,8 +4,8 @@
 #include <string>
 #include <system_error>
 
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/loop.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop {
 

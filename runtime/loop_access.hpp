@@ -1,8 +1,8 @@
 #pragma once
 // The runtime's private door into Loop internals (ready queue, timers, task bookkeeping).
 
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/loop.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop::detail {
 

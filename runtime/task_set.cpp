@@ -1,4 +1,4 @@
-#include <ringloop/runtime/task_set.hpp>
+#include <ringloop/detail/task_set.hpp>
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include <ringloop/runtime/task_state.hpp>
+#include <ringloop/detail/task_state.hpp>
 
 #include <atomic>
 

@@ -27,7 +27,6 @@
 #include <ringloop/runtime/task_handle.hpp>
 #include <ringloop/runtime/timeout.hpp>
 #include <ringloop/runtime/wait.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 #include <ringloop/sockets/listener.hpp>
 #include <ringloop/sockets/resolve.hpp>
 #include <ringloop/sockets/socket_address.hpp>

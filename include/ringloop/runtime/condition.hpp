@@ -9,11 +9,11 @@
 #include <string>
 #include <type_traits>
 
+#include <ringloop/detail/grant_awaiter.hpp>
+#include <ringloop/detail/wait_list.hpp>
 #include <ringloop/runtime/errors.hpp>
-#include <ringloop/runtime/grant_awaiter.hpp>
 #include <ringloop/runtime/lock.hpp>
 #include <ringloop/runtime/task.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 
 namespace ringloop {
 

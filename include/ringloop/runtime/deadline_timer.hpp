@@ -3,8 +3,8 @@
 // SleepAwaiter embeds its own: arming it allocates nothing, and the owner's destructor takes it
 // out of the loop's heap, so a timer can never fire into a destroyed frame.
 
+#include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/runtime/clock.hpp>
-#include <ringloop/runtime/timer_heap.hpp>
 
 namespace ringloop {
 class Loop;

@@ -2,8 +2,8 @@
 // Event (asyncio.Event): a flag tasks can wait for. set() wakes every waiter, in the order they
 // started waiting.
 
-#include <ringloop/runtime/grant_awaiter.hpp>
-#include <ringloop/runtime/wait_list.hpp>
+#include <ringloop/detail/grant_awaiter.hpp>
+#include <ringloop/detail/wait_list.hpp>
 
 namespace ringloop {
 

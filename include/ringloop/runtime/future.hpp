@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include <ringloop/detail/ready_queue.hpp>
 #include <ringloop/detail/ref_counted.hpp>
 #include <ringloop/runtime/errors.hpp>
 #include <ringloop/runtime/handle.hpp>
-#include <ringloop/runtime/ready_queue.hpp>
 
 namespace ringloop {
 class Loop;

@@ -27,10 +27,10 @@
 #include <variant>
 #include <vector>
 
+#include <ringloop/detail/task_like.hpp>
+#include <ringloop/detail/task_set.hpp>
 #include <ringloop/runtime/errors.hpp>
 #include <ringloop/runtime/task.hpp>
-#include <ringloop/runtime/task_like.hpp>
-#include <ringloop/runtime/task_set.hpp>
 
 namespace ringloop {
 

@@ -7,10 +7,10 @@
 #include <typeinfo>
 #include <utility>
 
+#include <ringloop/detail/ready_queue.hpp>
 #include <ringloop/detail/ref_counted.hpp>
+#include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/runtime/clock.hpp>
-#include <ringloop/runtime/ready_queue.hpp>
-#include <ringloop/runtime/timer_heap.hpp>
 
 namespace ringloop {
 class Loop;

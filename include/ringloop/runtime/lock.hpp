@@ -2,9 +2,9 @@
 // Lock (asyncio.Lock): mutual exclusion between tasks of one loop, strictly first come, first
 // served: release() hands the lock straight to the first waiter.
 
+#include <ringloop/detail/grant_awaiter.hpp>
+#include <ringloop/detail/wait_list.hpp>
 #include <ringloop/runtime/errors.hpp>
-#include <ringloop/runtime/grant_awaiter.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 
 namespace ringloop {
 

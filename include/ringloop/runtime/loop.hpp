@@ -13,12 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include <ringloop/detail/ready_queue.hpp>
+#include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/io/backend.hpp>
 #include <ringloop/runtime/clock.hpp>
 #include <ringloop/runtime/handle.hpp>
-#include <ringloop/runtime/ready_queue.hpp>
 #include <ringloop/runtime/task.hpp>
-#include <ringloop/runtime/timer_heap.hpp>
 
 namespace ringloop {
 

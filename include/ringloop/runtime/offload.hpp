@@ -9,9 +9,9 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/offload_pool.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop {
 

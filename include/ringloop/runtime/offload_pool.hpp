@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include <ringloop/runtime/ready_queue.hpp>
+#include <ringloop/detail/ready_queue.hpp>
 
 namespace ringloop {
 

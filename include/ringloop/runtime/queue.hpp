@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <utility>
 
+#include <ringloop/detail/queue_storage.hpp>
+#include <ringloop/detail/wait_list.hpp>
 #include <ringloop/runtime/errors.hpp>
-#include <ringloop/runtime/queue_storage.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 
 namespace ringloop {
 

@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <ringloop/detail/grant_awaiter.hpp>
+#include <ringloop/detail/wait_list.hpp>
 #include <ringloop/runtime/errors.hpp>
-#include <ringloop/runtime/grant_awaiter.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 
 namespace ringloop {
 

@@ -11,11 +11,11 @@
 #include <coroutine>
 #include <utility>
 
+#include <ringloop/detail/task_like.hpp>
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/task.hpp>
 #include <ringloop/runtime/task_handle.hpp>
-#include <ringloop/runtime/task_like.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop::detail {
 

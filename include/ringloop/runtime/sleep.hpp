@@ -3,9 +3,9 @@
 
 #include <coroutine>
 
+#include <ringloop/detail/task_state.hpp>
+#include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/runtime/clock.hpp>
-#include <ringloop/runtime/task_state.hpp>
-#include <ringloop/runtime/timer_heap.hpp>
 
 namespace ringloop {
 class Loop;

@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/loop.hpp>
 #include <ringloop/runtime/task.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop {
 

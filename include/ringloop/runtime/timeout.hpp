@@ -27,12 +27,12 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringloop/detail/task_like.hpp>
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/clock.hpp>
 #include <ringloop/runtime/deadline_timer.hpp>
 #include <ringloop/runtime/errors.hpp>
 #include <ringloop/runtime/task.hpp>
-#include <ringloop/runtime/task_like.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop {
 

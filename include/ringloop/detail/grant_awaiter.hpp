@@ -8,8 +8,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringloop/detail/wait_list.hpp>
 #include <ringloop/runtime/errors.hpp>
-#include <ringloop/runtime/wait_list.hpp>
 
 namespace ringloop::detail {
 

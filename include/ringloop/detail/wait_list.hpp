@@ -6,8 +6,8 @@
 
 #include <coroutine>
 
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/future.hpp>
-#include <ringloop/runtime/task_state.hpp>
 
 namespace ringloop::detail {
 

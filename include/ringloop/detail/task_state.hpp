@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
+#include <ringloop/detail/ready_queue.hpp>
 #include <ringloop/runtime/future.hpp>
-#include <ringloop/runtime/ready_queue.hpp>
 #include <ringloop/runtime/task.hpp>
 
 namespace ringloop::detail {
