@@ -5,6 +5,7 @@
 #include <string>
 
 #include "epoll_backend.hpp"
+#include "operation_traits.hpp"
 #ifdef RINGLOOP_HAVE_URING
 #include <liburing.h>
 
@@ -14,39 +15,20 @@
 namespace ringloop::io {
 
 const char* op_name(OpCode code) noexcept {
-  switch (code) {
-    case OpCode::nop:
-      return "nop";
-    case OpCode::read:
-      return "read";
-    case OpCode::write:
-      return "write";
-    case OpCode::recv:
-      return "recv";
-    case OpCode::send:
-      return "send";
-    case OpCode::accept:
-      return "accept";
-    case OpCode::connect:
-      return "connect";
-    case OpCode::poll:
-      return "poll";
-    case OpCode::close:
-      return "close";
-    case OpCode::timeout:
-      return "timeout";
-    case OpCode::openat:
-      return "openat";
-    case OpCode::accept_multishot:
-      return "accept (multishot)";
-    case OpCode::fsync:
-      return "fsync";
-    case OpCode::recvmsg:
-      return "recvmsg";
-    case OpCode::sendmsg:
-      return "sendmsg";
+  const auto index = static_cast<std::size_t>(code);
+  return index < operation_traits.size() ? operation_traits[index].name : "unknown";
+}
+
+bool Backend::resubmit_interrupted(Operation& operation, std::int32_t& result) {
+  if (!traits_of(operation.code).retried_when_interrupted) return false;
+  if (operation.state == OpState::cancelling) {
+    result = -ECANCELED;  // the cancellation asked for is what the submitter hears
+    return false;
   }
-  return "unknown";
+  ++stats_.resubmitted;
+  submit(operation);  // the backend took it out of in_flight_ before delivering; submit() counts it
+
+  return true;
 }
 
 std::string_view backend_name(BackendKind kind) noexcept {
@@ -73,17 +55,17 @@ bool probe_uring(std::string* why) {
   }
   io_uring_probe* probe = io_uring_get_probe_ring(&ring);
   bool complete = probe != nullptr;
-  const int needed[] = {IORING_OP_NOP,     IORING_OP_READ,         IORING_OP_WRITE,
-                        IORING_OP_RECV,    IORING_OP_SEND,         IORING_OP_ACCEPT,
-                        IORING_OP_CONNECT, IORING_OP_POLL_ADD,     IORING_OP_CLOSE,
-                        IORING_OP_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_OPENAT,
-                        IORING_OP_FSYNC,   IORING_OP_RECVMSG,      IORING_OP_SENDMSG};
-  for (int opcode : needed) {
+  // Every opcode the backend submits: the table's, and the cancellations it sends itself.
+  auto require = [&](int opcode, const char* name) {
     if (complete && !io_uring_opcode_supported(probe, opcode)) {
       complete = false;
-      if (why) *why = "io_uring lacks opcode " + std::to_string(opcode);
+      if (why)
+        *why = std::string("io_uring lacks ") + name + " (opcode " + std::to_string(opcode) + ")";
     }
-  }
+  };
+  for (const OperationTraits& row : operation_traits)
+    require(row.uring_opcode, row.name);
+  require(IORING_OP_ASYNC_CANCEL, "async cancel");
   if (!probe && why) *why = "io_uring probe failed (kernel < 5.6)";
   if (probe) io_uring_free_probe(probe);
   io_uring_queue_exit(&ring);
@@ -107,35 +89,41 @@ bool uring_available(std::string* why) {
 }
 
 std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
-                                      const BackendOptions& options) {
+                                      const BackendOptions& options, std::string* fallback_reason) {
+  if (fallback_reason) fallback_reason->clear();
   if (!kind) {
     if (const char* forced = std::getenv("RINGLOOP_BACKEND"); forced && *forced) {
       kind = parse_backend_kind(forced);
     }
   }
   if (kind == BackendKind::epoll) return std::make_unique<EpollBackend>();
-#ifdef RINGLOOP_HAVE_URING
   std::string why;
+#ifdef RINGLOOP_HAVE_URING
   if (!kind) {
     // Automatic choice: io_uring when it works here, else epoll. The ring itself may still be
     // refused (memlock, seccomp installed after the probe): that also falls back.
-    if (uring_available()) {
+    if (uring_available(&why)) {
       try {
         return std::make_unique<UringBackend>(options);
-      } catch (const BackendUnavailable&) {
+      } catch (const BackendUnavailable& refused) {
+        why = refused.reason();
       }
     }
+    if (fallback_reason) *fallback_reason = why;
     return std::make_unique<EpollBackend>();
   }
   if (!uring_available(&why)) {
-    throw BackendUnavailable("io_uring backend was requested but cannot run here: " + why);
+    throw BackendUnavailable("was requested but cannot run here", why);
   }
   return std::make_unique<UringBackend>(options);
 #else
   (void)options;
-  if (!kind) return std::make_unique<EpollBackend>();
-  throw BackendUnavailable(
-      "io_uring backend was requested but cannot run here: ringloop was built without liburing");
+  uring_available(&why);
+  if (!kind) {
+    if (fallback_reason) *fallback_reason = why;
+    return std::make_unique<EpollBackend>();
+  }
+  throw BackendUnavailable("was requested but cannot run here", why);
 #endif
 }
 

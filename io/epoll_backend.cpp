@@ -10,10 +10,11 @@
 #include <cerrno>
 #include <system_error>
 
+#include "operation_traits.hpp"
+#include "system_call.hpp"
+
 namespace ringloop::io {
 namespace {
-
-enum Slot : std::uint8_t { kNowhere = 0, kSubmitted, kParked, kTimed, kFinishing };
 
 std::int64_t monotonic_ns() noexcept {
   timespec now{};
@@ -22,62 +23,45 @@ std::int64_t monotonic_ns() noexcept {
 }
 
 std::uint32_t interest(const Operation& operation) noexcept {
-  switch (operation.code) {
-    case OpCode::read:
-    case OpCode::recv:
-    case OpCode::recvmsg:
-    case OpCode::accept:
-      return EPOLLIN;
-    case OpCode::write:
-    case OpCode::send:
-    case OpCode::sendmsg:
-    case OpCode::connect:
-      return EPOLLOUT;
-    case OpCode::poll:
-      return operation.poll_events;
-    default:
-      return 0;
-  }
+  return operation.code == OpCode::poll ? operation.poll_events
+                                        : traits_of(operation.code).epoll_interest;
 }
 
-// Runs a system call, retrying EINTR; returns the result or -errno.
+// Runs a non-blocking system call, retrying EINTR; gives the result or -errno.
 template <class Call>
-std::int32_t retry_interrupted(Call call) noexcept {
-  for (;;) {
-    const auto result = call();
-    if (result >= 0) return static_cast<std::int32_t>(result);
-    if (errno != EINTR) return -errno;
-  }
+std::int32_t perform(Call call) noexcept {
+  const auto result = retry_on_interrupt(call);
+  return result >= 0 ? static_cast<std::int32_t>(result) : -errno;
 }
 
 }  // namespace
 
-void EpollBackend::OperationList::push_back(Operation& operation) noexcept {
-  operation.backend_next = nullptr;
-  operation.backend_previous = tail;
+void EpollBackend::OperationList::push_back(OperationState& state) noexcept {
+  state.next = nullptr;
+  state.previous = tail;
   if (tail) {
-    tail->backend_next = &operation;
+    tail->next = &state;
   } else {
-    head = &operation;
+    head = &state;
   }
-  tail = &operation;
+  tail = &state;
 }
 
-void EpollBackend::OperationList::remove(Operation& operation) noexcept {
-  if (operation.backend_previous) {
-    operation.backend_previous->backend_next = operation.backend_next;
+void EpollBackend::OperationList::remove(OperationState& state) noexcept {
+  if (state.previous) {
+    state.previous->next = state.next;
   } else {
-    head = operation.backend_next;
+    head = state.next;
   }
-  if (operation.backend_next) {
-    operation.backend_next->backend_previous = operation.backend_previous;
+  if (state.next) {
+    state.next->previous = state.previous;
   } else {
-    tail = operation.backend_previous;
+    tail = state.previous;
   }
-  operation.backend_next = operation.backend_previous = nullptr;
+  state.next = state.previous = nullptr;
 }
 
-EpollBackend::EpollBackend() {
+EpollBackend::EpollBackend() : Backend({.native_file_io = false, .multishot_accept = false}) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -110,9 +94,7 @@ EpollBackend::Descriptor& EpollBackend::descriptor(int fd) {
   }
   Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
   if (!state.known) {
-    // Readiness-then-syscall needs non-blocking descriptors, as libuv and asyncio require too.
-    const int flags = ::fcntl(fd, F_GETFL);
-    if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    ensure_nonblocking(fd);
     state.known = true;
   }
   return state;
@@ -120,26 +102,29 @@ EpollBackend::Descriptor& EpollBackend::descriptor(int fd) {
 
 void EpollBackend::submit(Operation& operation) {
   operation.state = OpState::in_flight;
-  operation.backend_slot = kSubmitted;
-  operation.backend_connect_started = false;
-  submitted_.push_back(operation);
+  OperationState& state = operation.backend_state.emplace<OperationState>();
+  state.operation = &operation;
+  state.slot = Slot::submitted;
+  submitted_.push_back(state);
   ++in_flight_;
   ++stats_.submitted;
 }
 
 void EpollBackend::cancel(Operation& operation) {
   if (operation.state != OpState::in_flight) return;
-  switch (operation.backend_slot) {
-    case kSubmitted:
-      submitted_.remove(operation);
+  OperationState& state = state_of(operation);
+  switch (state.slot) {
+    case Slot::submitted:
+      submitted_.remove(state);
       break;
-    case kParked:
-      descriptors_[static_cast<std::size_t>(operation.fd)].parked.remove(operation);
+    case Slot::parked:
+      descriptors_[static_cast<std::size_t>(operation.fd)].parked.remove(state);
       break;
-    case kTimed:
-      timeouts_.erase(&operation);
+    case Slot::timed:
+      timeouts_.erase(&state);
       break;
-    default:
+    case Slot::nowhere:
+    case Slot::finishing:
       return;  // already finishing: its real result wins
   }
   operation.state = OpState::cancelling;
@@ -147,7 +132,7 @@ void EpollBackend::cancel(Operation& operation) {
 }
 
 void EpollBackend::finish(Operation& operation, std::int32_t result) {
-  operation.backend_slot = kFinishing;
+  state_of(operation).slot = Slot::finishing;
   finished_.push_back({&operation, result});
 }
 
@@ -159,7 +144,7 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
       result = 0;
       return true;
     case OpCode::read:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return operation.offset == static_cast<std::uint64_t>(-1)
                    ? ::read(fd, operation.buffer, operation.length)
                    : ::pread(fd, operation.buffer, operation.length,
@@ -167,7 +152,7 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
       });
       break;
     case OpCode::write:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return operation.offset == static_cast<std::uint64_t>(-1)
                    ? ::write(fd, operation.buffer, operation.length)
                    : ::pwrite(fd, operation.buffer, operation.length,
@@ -175,27 +160,27 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
       });
       break;
     case OpCode::recv:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return ::recv(fd, operation.buffer, operation.length, operation.flags | MSG_DONTWAIT);
       });
       break;
     case OpCode::send:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return ::send(fd, operation.buffer, operation.length,
                       operation.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
       });
       break;
     case OpCode::accept:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return ::accept4(fd, operation.address,
                          operation.address ? &operation.address_length : nullptr, operation.flags);
       });
       break;
     case OpCode::connect:
-      if (!operation.backend_connect_started) {
-        operation.backend_connect_started = true;
-        result = retry_interrupted(
-            [&] { return ::connect(fd, operation.address, operation.address_length); });
+      if (OperationState& state = state_of(operation); !state.connect_started) {
+        state.connect_started = true;
+        result =
+            perform([&] { return ::connect(fd, operation.address, operation.address_length); });
         if (result == -EINPROGRESS) return false;
       } else {
         int error = 0;
@@ -205,17 +190,17 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
       }
       break;
     case OpCode::recvmsg:
-      result = retry_interrupted(
-          [&] { return ::recvmsg(fd, operation.message, operation.flags | MSG_DONTWAIT); });
+      result =
+          perform([&] { return ::recvmsg(fd, operation.message, operation.flags | MSG_DONTWAIT); });
       break;
     case OpCode::sendmsg:
-      result = retry_interrupted([&] {
+      result = perform([&] {
         return ::sendmsg(fd, operation.message, operation.flags | MSG_DONTWAIT | MSG_NOSIGNAL);
       });
       break;
     case OpCode::poll: {
       pollfd entry{fd, static_cast<short>(operation.poll_events), 0};
-      result = retry_interrupted([&] { return ::poll(&entry, 1, 0); });
+      result = perform([&] { return ::poll(&entry, 1, 0); });
       if (result == 0) return false;
       if (result > 0) result = entry.revents;
       return true;
@@ -225,7 +210,7 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
     case OpCode::openat:
     case OpCode::fsync:
     case OpCode::accept_multishot:
-      return true;  // handled by start()
+      return true;  // not attempt_then_wait: start() runs them
   }
   return result != -EAGAIN && result != -EWOULDBLOCK;
 }
@@ -240,11 +225,7 @@ void EpollBackend::park(Operation& operation) {
     event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     event.data.fd = operation.fd;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, operation.fd, &event) == 0) {
-      if (state.registered) {
-        // A reused number: the new file's O_NONBLOCK was never checked.
-        const int flags = ::fcntl(operation.fd, F_GETFL);
-        if (flags >= 0 && !(flags & O_NONBLOCK)) ::fcntl(operation.fd, F_SETFL, flags | O_NONBLOCK);
-      }
+      if (state.registered) ensure_nonblocking(operation.fd);  // a reused number: a new file
       state.registered = true;
       state.pollable = true;
     } else if (errno == EEXIST) {
@@ -262,8 +243,9 @@ void EpollBackend::park(Operation& operation) {
     finish(operation, -EAGAIN);
     return;
   }
-  operation.backend_slot = kParked;
-  state.parked.push_back(operation);
+  OperationState& parked = state_of(operation);
+  parked.slot = Slot::parked;
+  state.parked.push_back(parked);
 }
 
 void EpollBackend::perform_close(Operation& operation) {
@@ -272,10 +254,10 @@ void EpollBackend::perform_close(Operation& operation) {
     Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
     if (state.registered) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     // Unlike io_uring, a parked operation would wait forever on a closed descriptor.
-    while (Operation* parked = state.parked.head) {
+    while (OperationState* parked = state.parked.head) {
       state.parked.remove(*parked);
-      parked->state = OpState::cancelling;
-      finish(*parked, -ECANCELED);
+      parked->operation->state = OpState::cancelling;
+      finish(*parked->operation, -ECANCELED);
     }
     state = Descriptor{};
   }
@@ -284,26 +266,26 @@ void EpollBackend::perform_close(Operation& operation) {
 }
 
 void EpollBackend::start(Operation& operation) {
-  if (operation.code == OpCode::openat || operation.code == OpCode::fsync) {
-    // File operations would block the loop on the disk: epoll cannot wait on regular files.
-    // native_file_io() is false here, so the file layer runs them on the offload pool instead.
-    finish(operation, -EOPNOTSUPP);
-    return;
-  }
-  if (operation.code == OpCode::accept_multishot) {
-    finish(operation, -EOPNOTSUPP);  // multishot_accept() is false: listeners accept one by one
-    return;
-  }
-  if (operation.code == OpCode::close) {
-    perform_close(operation);
-    return;
-  }
-  if (operation.code == OpCode::timeout) {
-    operation.backend_deadline_ns =
-        monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 + operation.timeout.tv_nsec;
-    operation.backend_slot = kTimed;
-    timeouts_.push(&operation);
-    return;
+  switch (traits_of(operation.code).epoll_method) {
+    case EpollMethod::unsupported:
+      // File operations would block the loop on the disk (epoll cannot wait on regular files):
+      // native_file_io() is false, so the file layer runs them on the offload pool instead.
+      // Multishot accept: multishot_accept() is false, so listeners accept one by one.
+      finish(operation, -EOPNOTSUPP);
+      return;
+    case EpollMethod::close:
+      perform_close(operation);
+      return;
+    case EpollMethod::timer: {
+      OperationState& state = state_of(operation);
+      state.deadline_ns =
+          monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 + operation.timeout.tv_nsec;
+      state.slot = Slot::timed;
+      timeouts_.push(&state);
+      return;
+    }
+    case EpollMethod::attempt_then_wait:
+      break;
   }
   if (operation.fd >= 0 && operation.code != OpCode::nop) descriptor(operation.fd);
   std::int32_t result = 0;
@@ -323,24 +305,25 @@ void EpollBackend::on_ready(int fd, std::uint32_t events) {
   if (static_cast<std::size_t>(fd) >= descriptors_.size()) return;
   Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
   const bool failed = events & (EPOLLERR | EPOLLHUP);
-  Operation* operation = state.parked.head;
-  while (operation) {
-    Operation* next = operation->backend_next;
-    if (failed || (interest(*operation) & events) || (events & EPOLLRDHUP)) {
+  OperationState* parked = state.parked.head;
+  while (parked) {
+    OperationState* next = parked->next;
+    Operation& operation = *parked->operation;
+    if (failed || (interest(operation) & events) || (events & EPOLLRDHUP)) {
       std::int32_t result = 0;
-      if (attempt(*operation, result)) {
-        state.parked.remove(*operation);
-        finish(*operation, result);
+      if (attempt(operation, result)) {
+        state.parked.remove(*parked);
+        finish(operation, result);
       }
     }
-    operation = next;
+    parked = next;
   }
 }
 
 int EpollBackend::wait_for_events(std::optional<std::chrono::nanoseconds> timeout) {
   if (!timeouts_.empty()) {
     const auto until_first = std::chrono::nanoseconds(
-        std::max<std::int64_t>(0, timeouts_.top()->backend_deadline_ns - monotonic_ns()));
+        std::max<std::int64_t>(0, timeouts_.top()->deadline_ns - monotonic_ns()));
     if (!timeout || until_first < *timeout) timeout = until_first;
   }
   ++stats_.system_calls;
@@ -360,15 +343,15 @@ int EpollBackend::wait_for_events(std::optional<std::chrono::nanoseconds> timeou
 void EpollBackend::expire_timeouts() {
   if (timeouts_.empty()) return;
   const std::int64_t now = monotonic_ns();
-  while (!timeouts_.empty() && timeouts_.top()->backend_deadline_ns <= now) {
-    finish(*timeouts_.pop(), -ETIME);
+  while (!timeouts_.empty() && timeouts_.top()->deadline_ns <= now) {
+    finish(*timeouts_.pop()->operation, -ETIME);
   }
 }
 
 std::size_t EpollBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
-  while (Operation* operation = submitted_.head) {
-    submitted_.remove(*operation);
-    start(*operation);
+  while (OperationState* submitted = submitted_.head) {
+    submitted_.remove(*submitted);
+    start(*submitted->operation);
   }
   // Operations that finished when started (a send the socket buffer took at once) are delivered
   // without asking epoll first: that check would find nothing new most of the time and costs a
@@ -394,7 +377,7 @@ std::size_t EpollBackend::poll(std::optional<std::chrono::nanoseconds> timeout) 
   std::size_t delivered = 0;
   for (std::size_t i = 0; i < finished_.size(); ++i) {
     const Completion completion = finished_[i];
-    completion.operation->backend_slot = kNowhere;
+    state_of(*completion.operation).slot = Slot::nowhere;
     --in_flight_;
     ++delivered;
     deliver(*completion.operation, completion.result);

@@ -5,6 +5,7 @@
 
 #include <sys/epoll.h>
 
+#include <cstdint>
 #include <vector>
 
 #include <ringloop/detail/intrusive_heap.hpp>
@@ -24,12 +25,26 @@ class EpollBackend final : public Backend {
   void wake() noexcept override;
 
  private:
+  // Where an operation is: which list holds it, its links, its deadline. Kept in the operation's
+  // BackendState room, so the backend allocates nothing per operation.
+  enum class Slot : std::uint8_t { nowhere, submitted, parked, timed, finishing };
+  struct OperationState : detail::HeapNode {
+    Operation* operation = nullptr;
+    OperationState* next = nullptr;
+    OperationState* previous = nullptr;
+    std::int64_t deadline_ns = 0;
+    Slot slot = Slot::nowhere;
+    bool connect_started = false;
+  };
+  static OperationState& state_of(Operation& operation) noexcept {
+    return operation.backend_state.get<OperationState>();
+  }
   // An intrusive doubly linked list of operations (submitted, or parked on one descriptor).
   struct OperationList {
-    Operation* head = nullptr;
-    Operation* tail = nullptr;
-    void push_back(Operation& operation) noexcept;
-    void remove(Operation& operation) noexcept;
+    OperationState* head = nullptr;
+    OperationState* tail = nullptr;
+    void push_back(OperationState& state) noexcept;
+    void remove(OperationState& state) noexcept;
     [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
   };
   // What the backend knows of one descriptor number.
@@ -40,8 +55,8 @@ class EpollBackend final : public Backend {
     bool pollable = true;     // false for regular files (epoll_ctl answers EPERM)
   };
   struct DeadlineOrder {
-    bool operator()(const Operation* a, const Operation* b) const noexcept {
-      return a->backend_deadline_ns < b->backend_deadline_ns;
+    bool operator()(const OperationState* a, const OperationState* b) const noexcept {
+      return a->deadline_ns < b->deadline_ns;
     }
   };
 
@@ -59,7 +74,7 @@ class EpollBackend final : public Backend {
   int wake_fd_ = -1;
   OperationList submitted_;
   std::vector<Descriptor> descriptors_;
-  detail::IntrusiveHeap<Operation, DeadlineOrder> timeouts_;
+  detail::IntrusiveHeap<OperationState, DeadlineOrder> timeouts_;
   struct Completion {
     Operation* operation;
     std::int32_t result;

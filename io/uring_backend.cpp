@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "operation_traits.hpp"
+
 namespace ringloop::io {
 namespace {
 
@@ -59,18 +61,17 @@ bool kernel_at_least(int major, int minor) {
 
 }  // namespace
 
-UringBackend::UringBackend(const BackendOptions& options) {
-  polls_when_idle_ = false;
-  native_file_io_ = true;
+UringBackend::UringBackend(const BackendOptions& options)
+    : Backend({.native_file_io = true, .multishot_accept = kernel_at_least(5, 19)}) {
   const int created = create_ring(ring_, options);
   if (created < 0) {
-    throw BackendUnavailable(
-        std::string("io_uring backend cannot run here: io_uring_queue_init failed: ") +
-        std::strerror(-created));
+    throw BackendUnavailable("cannot run here",
+                             std::string("io_uring_setup: ") + std::strerror(-created));
   }
   if (!(ring_.features & IORING_FEAT_NODROP) || !(ring_.features & IORING_FEAT_EXT_ARG)) {
     io_uring_queue_exit(&ring_);
     throw BackendUnavailable(
+        "cannot run here",
         "io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (kernel < 5.11)");
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -80,7 +81,6 @@ UringBackend::UringBackend(const BackendOptions& options) {
     throw_errno(error, "eventfd for the io_uring wake-up");
   }
   deferred_.reserve(64);
-  multishot_accept_ = kernel_at_least(5, 19);
 }
 
 UringBackend::~UringBackend() {
@@ -101,10 +101,7 @@ void UringBackend::complete_at_teardown(Operation& operation, std::int32_t resul
     operation.on_teardown(operation, result);
     return;
   }
-  const bool makes_descriptor = operation.code == OpCode::openat ||
-                                operation.code == OpCode::accept ||
-                                operation.code == OpCode::accept_multishot;
-  if (makes_descriptor && result >= 0) ::close(result);
+  if (traits_of(operation.code).produces_descriptor && result >= 0) ::close(result);
 }
 
 // The kernel may write into operation buffers until their completions arrive, even after the

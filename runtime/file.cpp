@@ -17,6 +17,9 @@
 #include <ringloop/runtime/loop.hpp>
 #include <ringloop/runtime/offload.hpp>
 
+#include "io/system_call.hpp"
+#include "runtime/system_error.hpp"
+
 namespace ringloop {
 namespace detail {
 
@@ -47,13 +50,12 @@ namespace {
 using Descriptor = std::shared_ptr<detail::FileDescriptor>;
 
 // Linux moves at most this many bytes per read/write call (and io_uring per operation).
-constexpr std::size_t kMaxTransfer = 0x7fff'f000;
+constexpr std::size_t kMaxTransfer = io::max_transfer_bytes;
 // read_all's first buffer when fstat gives no useful size, and its smallest growth step.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
 [[noreturn]] void throw_file_error(int error, const char* operation, const std::string& path) {
-  throw std::system_error(error, std::system_category(),
-                          std::string(operation) + " '" + path + "'");
+  detail::throw_system_error(error, std::string(operation) + " '" + path + "'");
 }
 
 // The file layer asks the backend what it can do and never names it.
@@ -101,15 +103,6 @@ class FileOperation {
 // They take everything by value and return what they produced in memory they own: a cancelled
 // task resumes while its job runs on, so a job never touches the caller's buffers.
 
-// Runs a system call again while it is interrupted by a signal; gives its last answer.
-template <class Call>
-auto without_eintr(Call call) {
-  for (;;) {
-    const auto result = call();
-    if (result >= 0 || errno != EINTR) return result;
-  }
-}
-
 struct Opened {
   Descriptor descriptor;
   int error = 0;
@@ -120,7 +113,7 @@ Opened blocking_open(std::string path, int flags, mode_t mode) {
   // Allocated first, so an opened descriptor always has an owner that closes it, even if the
   // result is thrown away because the awaiting task was cancelled.
   opened.descriptor = std::make_shared<detail::FileDescriptor>(-1);
-  const int fd = without_eintr([&] { return ::open(path.c_str(), flags, mode); });
+  const int fd = io::retry_on_interrupt([&] { return ::open(path.c_str(), flags, mode); });
   if (fd < 0) {
     opened.error = errno;
     opened.descriptor.reset();
@@ -140,7 +133,7 @@ ReadChunk blocking_read_at(Descriptor descriptor, std::size_t length, std::uint6
   ReadChunk chunk;
   length = std::min(length, kMaxTransfer);
   chunk.data.reset(new std::byte[length]);  // not zeroed: pread overwrites what it reports
-  const ssize_t got = without_eintr([&] {
+  const ssize_t got = io::retry_on_interrupt([&] {
     return ::pread(descriptor->get(), chunk.data.get(), length, static_cast<off_t>(offset));
   });
   if (got < 0) {
@@ -159,7 +152,7 @@ struct Written {
 Written blocking_write_at(Descriptor descriptor, std::vector<std::byte> bytes,
                           std::uint64_t offset) {
   Written written;
-  const ssize_t count = without_eintr([&] {
+  const ssize_t count = io::retry_on_interrupt([&] {
     return ::pwrite(descriptor->get(), bytes.data(), std::min(bytes.size(), kMaxTransfer),
                     static_cast<off_t>(offset));
   });
@@ -175,7 +168,7 @@ Written blocking_write_at(Descriptor descriptor, std::vector<std::byte> bytes,
 int write_everything(int fd, const std::vector<std::byte>& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t count = without_eintr([&] {
+    const ssize_t count = io::retry_on_interrupt([&] {
       return ::write(fd, bytes.data() + done, std::min(bytes.size() - done, kMaxTransfer));
     });
     if (count < 0) return errno;
@@ -190,7 +183,7 @@ int blocking_write_all(Descriptor descriptor, std::vector<std::byte> bytes) {
 }
 
 int blocking_fsync(Descriptor descriptor) {
-  return without_eintr([&] { return ::fsync(descriptor->get()); }) == 0 ? 0 : errno;
+  return io::retry_on_interrupt([&] { return ::fsync(descriptor->get()); }) == 0 ? 0 : errno;
 }
 
 // Closes the descriptor if this is its last owner; another pending operation otherwise holds it
@@ -240,7 +233,7 @@ WholeFile read_everything(int fd) {
   for (;;) {
     if (filled == whole.data.size()) grow(whole.data);
     const std::size_t room = std::min(whole.data.size() - filled, kMaxTransfer);
-    const ssize_t got = without_eintr(
+    const ssize_t got = io::retry_on_interrupt(
         [&] { return ::pread(fd, whole.data.data() + filled, room, static_cast<off_t>(filled)); });
     if (got < 0) {
       whole.error = errno;

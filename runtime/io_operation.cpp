@@ -7,6 +7,8 @@
 #include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/loop.hpp>
 
+#include "runtime/system_error.hpp"
+
 namespace ringloop {
 
 bool IoOperation::await_suspend(std::coroutine_handle<> awaiting) {
@@ -22,16 +24,9 @@ bool IoOperation::await_suspend(std::coroutine_handle<> awaiting) {
   return true;
 }
 
+// Interrupted operations never get here: the backend resubmits them (io::Backend::deliver).
 void IoOperation::on_complete(io::Operation& operation, std::int32_t result) {
   auto* self = static_cast<IoOperation*>(operation.user_data);
-  // close(2) is never repeated: Linux releases the number even when it answers EINTR, and a
-  // second close could hit a descriptor opened meanwhile under the same number.
-  const bool interrupted =
-      (result == -EINTR || result == -EAGAIN) && operation.code != io::OpCode::close;
-  if (interrupted && !self->task_->cancel_requested()) {
-    self->loop_->backend().submit(operation);  // a normal event, not an error (PITFALLS §5)
-    return;
-  }
   self->result_ = result;
   self->task_->wake();
 }
@@ -48,14 +43,8 @@ std::int32_t IoOperation::await_resume() {
   if (result == -ECANCELED && task.cancel_requested()) task.throw_if_cancel_requested();
   if (result >= 0) return result;
   if (operation_.code == io::OpCode::timeout && result == -ETIME) return 0;
-  if (task.cancel_requested() && (result == -EINTR || result == -EAGAIN) &&
-      operation_.code != io::OpCode::close) {
-    task.throw_if_cancel_requested();
-  }
   if (return_errors_) return result;
-  std::string where = io::op_name(operation_.code);
-  if (operation_.fd >= 0) where += " on fd " + std::to_string(operation_.fd);
-  throw std::system_error(-result, std::system_category(), where);
+  detail::throw_operation_error(-result, io::op_name(operation_.code), operation_.fd);
 }
 
 namespace ops {
@@ -66,9 +55,16 @@ IoOperation& with_buffer(IoOperation& awaiter, int fd, const void* data, std::si
   io::Operation& operation = awaiter.operation();
   operation.fd = fd;
   operation.buffer = const_cast<void*>(data);
-  // One operation moves at most 2 GiB - 1 (the result is an int32, as in the kernel).
-  operation.length = static_cast<std::uint32_t>(std::min<std::size_t>(size, 0x7fff'f000));
+  operation.length = static_cast<std::uint32_t>(std::min(size, io::max_transfer_bytes));
   operation.offset = offset;
+  return awaiter;
+}
+
+IoOperation with_message(io::OpCode code, int fd, msghdr* message, int flags) noexcept {
+  IoOperation awaiter(code);
+  awaiter.operation().fd = fd;
+  awaiter.operation().message = message;
+  awaiter.operation().flags = flags;
   return awaiter;
 }
 
@@ -93,19 +89,11 @@ IoOperation recv(int fd, std::span<std::byte> buffer, int flags) noexcept {
 }
 
 IoOperation recvmsg(int fd, msghdr* message, int flags) noexcept {
-  IoOperation awaiter(io::OpCode::recvmsg);
-  awaiter.operation().fd = fd;
-  awaiter.operation().message = message;
-  awaiter.operation().flags = flags;
-  return awaiter;
+  return with_message(io::OpCode::recvmsg, fd, message, flags);
 }
 
 IoOperation sendmsg(int fd, msghdr* message, int flags) noexcept {
-  IoOperation awaiter(io::OpCode::sendmsg);
-  awaiter.operation().fd = fd;
-  awaiter.operation().message = message;
-  awaiter.operation().flags = flags;
-  return awaiter;
+  return with_message(io::OpCode::sendmsg, fd, message, flags);
 }
 
 IoOperation send(int fd, std::span<const std::byte> buffer, int flags) noexcept {

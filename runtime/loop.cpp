@@ -40,7 +40,8 @@ void ignore_default_sigpipe() noexcept {
 // ---- construction and teardown -------------------------------------------------------------
 
 Loop::Loop(LoopOptions options)
-    : backend_(io::make_backend(options.backend, options.backend_options)),
+    : backend_(
+          io::make_backend(options.backend, options.backend_options, &backend_fallback_reason_)),
       debug_(options.debug.value_or(debug_from_environment())),
       slow_callback_duration_(options.slow_callback_duration),
       offload_threads_(options.offload_threads),
@@ -103,6 +104,14 @@ Loop* Loop::current_or_null() noexcept {
   return thread_running_loop ? thread_running_loop : thread_loop;
 }
 
+std::string Loop::backend_description() const {
+  std::string description(backend_name());
+  if (!backend_fallback_reason_.empty()) {
+    description += "; io_uring unavailable: " + backend_fallback_reason_;
+  }
+  return description;
+}
+
 LoopStats Loop::stats() const noexcept {
   LoopStats copy = stats_;
   copy.remote_wakeups = remote_wakeups_.load(std::memory_order_relaxed);
@@ -133,24 +142,15 @@ void Loop::run_forever() {
   } while (!stopping_);
 }
 
-// One iteration, in the order of DESIGN.md (rotated so a sleep ends right before the work it
-// waited for): take posts from other threads, reap I/O (sleeping only when nothing is ready),
-// move due timers to the ready queue, run what was ready at that point.
+// One iteration, in the order of DESIGN.md and the diagram in loop.hpp (rotated from asyncio's
+// so a sleep ends right before the work it waited for).
 void Loop::run_once() {
   ++stats_.iterations;
   if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
-  wait_for_io();
+  poll_backend(next_timeout());
   fire_due_timers();
   run_ready();
   if (!pools_to_wake_.empty()) wake_pools_for_queued_jobs();
-}
-
-// Before the loop polls again (and before run_forever() returns): jobs queued by this
-// iteration's steps must not wait for a worker while the loop sleeps or has stopped.
-void Loop::wake_pools_for_queued_jobs() noexcept {
-  for (OffloadPool* pool : pools_to_wake_)
-    pool->wake_for_queued();
-  pools_to_wake_.clear();
 }
 
 void Loop::take_remote_callbacks() {
@@ -160,41 +160,38 @@ void Loop::take_remote_callbacks() {
   ready_.splice(remote_items_);
 }
 
-void Loop::wait_for_io() {
-  if (!ready_.empty() || stopping_) {
-    // Work is waiting: reap without sleeping, or skip the backend when it has nothing to reap.
-    if (backend_->in_flight() != 0 || backend_->polls_when_idle()) {
-      backend_->poll(std::chrono::nanoseconds::zero());
-    }
+// How long the backend may wait (libuv's uv_backend_timeout): not at all while something is
+// ready or the loop is stopping, else until the earliest timer, else until an I/O completion.
+std::optional<std::chrono::nanoseconds> Loop::next_timeout() const noexcept {
+  if (!ready_.empty() || stopping_) return std::chrono::nanoseconds::zero();
+  if (timers_.empty()) return std::nullopt;
+  return std::max(
+      std::chrono::nanoseconds::zero(),
+      std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.next_deadline() - time()));
+}
+
+void Loop::poll_backend(std::optional<std::chrono::nanoseconds> timeout) {
+  if (timeout && timeout->count() == 0) {
+    backend_->poll(*timeout);  // the backend decides whether that costs a system call
     return;
   }
-  std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
-  {
-    if (timers_.empty()) {
-      timeout.reset();
-    } else {
-      timeout = std::max(
-          std::chrono::nanoseconds::zero(),
-          std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.next_deadline() - time()));
-    }
-  }
-  const bool may_sleep = !timeout || timeout->count() > 0;
-  if (may_sleep) {
-    // Publish that we sleep, then look for posts once more: a poster either sees `sleeping_`
-    // and wakes us, or its post is seen here (both sides use sequentially consistent order).
-    sleeping_.store(true);
-    if (remote_pending_.load()) timeout = std::chrono::nanoseconds::zero();
-  }
+  sleep_in_backend(timeout);
+}
+
+// The sleep handshake with posting threads: publish that the loop sleeps, then look for posts
+// once more. A poster either sees `sleeping_` and wakes the backend, or its post is seen here
+// (both sides use sequentially consistent order), so no post waits for an unrelated wake-up.
+void Loop::sleep_in_backend(std::optional<std::chrono::nanoseconds> timeout) {
+  sleeping_.store(true);
+  if (remote_pending_.load()) timeout = std::chrono::nanoseconds::zero();
   try {
     backend_->poll(timeout);
   } catch (...) {
     sleeping_.store(false);
     throw;
   }
-  if (may_sleep) {
-    sleeping_.store(false);
-    if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
-  }
+  sleeping_.store(false);
+  if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
 }
 
 void Loop::fire_due_timers() {
@@ -245,6 +242,14 @@ void Loop::run_ready_in_debug_mode(detail::Runnable* step) {
     }
     step = next;
   }
+}
+
+// Before the loop polls again (and before run_forever() returns): jobs queued by this
+// iteration's steps must not wait for a worker while the loop sleeps or has stopped.
+void Loop::wake_pools_for_queued_jobs() noexcept {
+  for (OffloadPool* pool : pools_to_wake_)
+    pool->wake_for_queued();
+  pools_to_wake_.clear();
 }
 
 void Loop::post_from_other_thread(detail::CallbackBase* callback) {

@@ -201,6 +201,11 @@ double percentile_us(std::vector<std::uint32_t>& values, double fraction) {
 }
 
 ringloop::Task<int> run_client(Settings settings) {
+  // A slower loop must never pass for a fast one: say so when io_uring could not run here.
+  if (!ringloop::Loop::current().backend_fallback_reason().empty()) {
+    std::fprintf(stderr, "echo_client: backend: %s\n",
+                 ringloop::Loop::current().backend_description().c_str());
+  }
   ringloop::SocketAddress address;
   std::vector<ringloop::TcpStream> streams;
   try {

@@ -6,6 +6,9 @@
 //
 //   listening on 127.0.0.1:PORT (backend: NAME)
 //
+// NAME is "uring" or "epoll"; when io_uring could not run here it also says why, e.g.
+// "epoll; io_uring unavailable: io_uring_setup: Operation not permitted".
+//
 // `--port 0` lets the kernel pick a free port; the line gives it. `--host` takes a numeric IPv4 or
 // IPv6 address, or a name (resolved with resolve(), first address). Without `--backend` the loop
 // chooses (RINGLOOP_BACKEND, else io_uring when it runs here, else epoll).
@@ -180,9 +183,9 @@ ringloop::Task<int> run_server(Settings settings, int signal_fd) {
   auto resolving = listening_address(settings);
   const ringloop::SocketAddress address = co_await resolving;
   ringloop::TcpListener listener = ringloop::TcpListener::bind(address);
-  std::printf("listening on %s (backend: %.*s)\n", listener.local_address().to_string().c_str(),
-              static_cast<int>(ringloop::Loop::current().backend_name().size()),
-              ringloop::Loop::current().backend_name().data());
+  // "(backend: epoll; io_uring unavailable: <why>)" when the automatic choice fell back.
+  std::printf("listening on %s (backend: %s)\n", listener.local_address().to_string().c_str(),
+              ringloop::Loop::current().backend_description().c_str());
   std::fflush(stdout);
 
   auto serving = ringloop::spawn(serve(&listener), "serve");

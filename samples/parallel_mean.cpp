@@ -86,6 +86,11 @@ ringloop::Task<double> offloaded_row_mean(const double* row, std::size_t columns
 // together, and gives the means back in row order.
 ringloop::Task<std::vector<double>> offloaded_means(const double* data, std::size_t rows,
                                                     std::size_t columns) {
+  // A slower loop must never pass for a fast one: say so when io_uring could not run here.
+  if (!ringloop::Loop::current().backend_fallback_reason().empty()) {
+    std::fprintf(stderr, "parallel_mean: backend: %s\n",
+                 ringloop::Loop::current().backend_description().c_str());
+  }
   std::vector<ringloop::Task<double>> tasks;
   tasks.reserve(rows);
   for (std::size_t row = 0; row < rows; ++row) {

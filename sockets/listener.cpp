@@ -29,8 +29,7 @@ SocketAddress socket_name(int descriptor, bool peer) {
   auto* native = reinterpret_cast<sockaddr*>(&storage);
   const int result = peer ? ::getpeername(descriptor, native, &length)
                           : ::getsockname(descriptor, native, &length);
-  check_system_call(result, std::string(peer ? "getpeername" : "getsockname") + " on fd " +
-                                std::to_string(descriptor));
+  check_system_call(result, on_descriptor(peer ? "getpeername" : "getsockname", descriptor));
   return SocketAddress::from_native(native, length);
 }
 
@@ -122,7 +121,7 @@ Task<int> Listener::accept_descriptor() {
   // backlog: wait and retry (libuv and Tokio servers do the same) rather than spin or give up.
   Duration backoff = std::chrono::milliseconds(1);
   for (;;) {
-    if (descriptor_ < 0) detail::throw_socket_error(EBADF, "accept on a closed listener");
+    if (descriptor_ < 0) detail::throw_system_error(EBADF, "accept on a closed listener");
     int result;
     if (uses_multishot()) {
       detail::MultishotAccept& multishot = *multishot_;
@@ -151,7 +150,7 @@ Task<int> Listener::accept_descriptor() {
       }
       if (descriptor_ < 0) {
         if (result >= 0) ::close(result);  // closed while the connection arrived
-        detail::throw_socket_error(EBADF, "accept on a closed listener");
+        detail::throw_system_error(EBADF, "accept on a closed listener");
       }
     }
     if (result >= 0) co_return result;
@@ -164,7 +163,7 @@ Task<int> Listener::accept_descriptor() {
     if (result == -ECONNABORTED || result == -EPROTO || result == -EPERM) {
       continue;  // that connection died in the backlog (or a firewall refused it): next one
     }
-    detail::throw_socket_error(-result, "accept on fd " + std::to_string(descriptor_));
+    detail::throw_operation_error(-result, "accept", descriptor_);
   }
 }
 

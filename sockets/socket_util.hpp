@@ -1,26 +1,15 @@
 #pragma once
 // Small helpers shared by the socket classes (not part of the public API).
 
-#include <cerrno>
 #include <string>
-#include <system_error>
 
 #include <ringloop/runtime/io_operation.hpp>
 #include <ringloop/runtime/loop.hpp>
 #include <ringloop/sockets/socket_address.hpp>
 
+#include "runtime/system_error.hpp"
+
 namespace ringloop::detail {
-
-/// std::system_error for `error` with "<what> on fd N" (or on the address) as its message.
-[[noreturn]] inline void throw_socket_error(int error, const std::string& what) {
-  throw std::system_error(error, std::system_category(), what);
-}
-
-/// Throws std::system_error from errno when `result` < 0; gives `result` otherwise.
-inline int check_system_call(int result, const std::string& what) {
-  if (result < 0) throw_socket_error(errno, what);
-  return result;
-}
 
 /// A non-blocking, close-on-exec socket. Throws std::system_error naming `address`.
 int open_socket(const SocketAddress& address, int type);

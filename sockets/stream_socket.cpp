@@ -35,10 +35,10 @@ class StreamCore {
     return (sending.size() - sent) + pending.size();
   }
   [[nodiscard]] std::string where(const char* operation) const {
-    return std::string(operation) + " on fd " + std::to_string(descriptor);
+    return on_descriptor(operation, descriptor);
   }
   void require_open(const char* operation) const {
-    if (descriptor < 0) throw_socket_error(EBADF, std::string(operation) + " on a closed socket");
+    if (descriptor < 0) throw_system_error(EBADF, std::string(operation) + " on a closed socket");
   }
 
   // Wakes drain() and flush() waiters as the buffer empties (or the sending stops for good).
@@ -79,7 +79,7 @@ class StreamCore {
 namespace {
 
 std::size_t clamp_length(std::size_t size) noexcept {
-  return std::min<std::size_t>(size, 0x7fff'f000);
+  return std::min(size, io::max_transfer_bytes);
 }
 
 // Sends what write() buffered, in the background; ends when the buffer is empty, on an error
@@ -164,7 +164,7 @@ Task<std::size_t> receive(StreamCore* core, std::span<std::byte> buffer) {
     result = co_await receiving;
   }
   if (core->descriptor < 0) co_return 0;  // closed while waiting
-  if (result < 0) throw_socket_error(-result, "recv on fd " + std::to_string(descriptor));
+  if (result < 0) throw_operation_error(-result, "recv", descriptor);
   if (result == 0) core->end_of_stream = true;
   co_return static_cast<std::size_t>(result);
 }
@@ -228,7 +228,7 @@ StreamSocket::~StreamSocket() {
 // ---- reading ----
 
 Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
-  if (!core_) detail::throw_socket_error(EBADF, "read_some on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "read_some on a closed socket");
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   if (buffer.empty()) co_return 0;
@@ -246,7 +246,7 @@ Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
 }
 
 Task<> StreamSocket::read_exactly(std::span<std::byte> buffer) {
-  if (!core_) detail::throw_socket_error(EBADF, "read_exactly on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "read_exactly on a closed socket");
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   // Through the read buffer, so a cancelled or failed read loses no byte: they stay buffered.
@@ -267,7 +267,7 @@ Task<> StreamSocket::read_exactly(std::span<std::byte> buffer) {
 
 Task<std::string> StreamSocket::read_until(std::string delimiter, std::size_t max_bytes) {
   if (delimiter.empty()) throw std::invalid_argument("read_until: the delimiter is empty");
-  if (!core_) detail::throw_socket_error(EBADF, "read_until on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "read_until on a closed socket");
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   const auto* needle = reinterpret_cast<const std::byte*>(delimiter.data());
@@ -317,10 +317,10 @@ std::size_t StreamSocket::read_buffer_size() const noexcept {
 // ---- writing ----
 
 void StreamSocket::write(std::span<const std::byte> bytes) {
-  if (!core_) detail::throw_socket_error(EBADF, "write on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "write on a closed socket");
   detail::StreamCore& core = *core_;
   core.require_open("write");
-  if (core.write_error != 0) detail::throw_socket_error(core.write_error, core.where("send"));
+  if (core.write_error != 0) detail::throw_system_error(core.write_error, core.where("send"));
   if (core.write_shut) {
     throw InvalidStateError("StreamSocket::write after shutdown_write() on fd " +
                             std::to_string(core.descriptor));
@@ -350,7 +350,7 @@ void StreamSocket::write(std::string_view text) {
 }
 
 Task<> StreamSocket::write_all(std::span<const std::byte> bytes) {
-  if (!core_) detail::throw_socket_error(EBADF, "write_all on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "write_all on a closed socket");
   detail::StreamCore* core = core_.get();
   core->require_open("write_all");
   if (core->direct_writing) {
@@ -362,7 +362,7 @@ Task<> StreamSocket::write_all(std::span<const std::byte> bytes) {
     co_await flush();
     co_return;
   }
-  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+  if (core->write_error != 0) detail::throw_system_error(core->write_error, core->where("send"));
   if (core->write_shut) {
     throw InvalidStateError("StreamSocket::write_all after shutdown_write() on fd " +
                             std::to_string(core->descriptor));
@@ -399,7 +399,7 @@ Task<> StreamSocket::write_all(std::span<const std::byte> bytes) {
   if (error != 0) {
     if (error != EBADF) core->write_error = error;
     core->update_write_events();
-    detail::throw_socket_error(error, "send on fd " + std::to_string(descriptor));
+    detail::throw_operation_error(error, "send", descriptor);
   }
   detail::start_flusher(core_);  // what write() buffered meanwhile
 }
@@ -409,18 +409,18 @@ Task<> StreamSocket::write_all(std::string_view text) {
 }
 
 Task<> StreamSocket::drain() {
-  if (!core_) detail::throw_socket_error(EBADF, "drain on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "drain on a closed socket");
   std::shared_ptr<detail::StreamCore> core = core_;
   if (core->write_error == 0 && core->buffered_for_writing() > core->high_water) {
     core->drained.clear();
     core->update_write_events();
     co_await core->drained.wait();
   }
-  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+  if (core->write_error != 0) detail::throw_system_error(core->write_error, core->where("send"));
 }
 
 Task<> StreamSocket::flush() {
-  if (!core_) detail::throw_socket_error(EBADF, "flush on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "flush on a closed socket");
   std::shared_ptr<detail::StreamCore> core = core_;
   while (core->write_error == 0 && (core->buffered_for_writing() > 0 || core->flusher_running)) {
     core->flushed.clear();
@@ -428,7 +428,7 @@ Task<> StreamSocket::flush() {
     if (!core->flusher_running) detail::start_flusher(core);
     co_await core->flushed.wait();
   }
-  if (core->write_error != 0) detail::throw_socket_error(core->write_error, core->where("send"));
+  if (core->write_error != 0) detail::throw_system_error(core->write_error, core->where("send"));
 }
 
 void StreamSocket::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -436,7 +436,7 @@ void StreamSocket::set_write_buffer_limits(std::size_t high, std::size_t low) {
     throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
                                 ") is above high (" + std::to_string(high) + ")");
   }
-  if (!core_) detail::throw_socket_error(EBADF, "set_write_buffer_limits on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "set_write_buffer_limits on a closed socket");
   core_->high_water = high;
   core_->low_water = low;
   core_->update_write_events();
@@ -449,7 +449,7 @@ std::size_t StreamSocket::write_buffer_size() const noexcept {
 // ---- the connection ----
 
 Task<> StreamSocket::shutdown_write() {
-  if (!core_) detail::throw_socket_error(EBADF, "shutdown_write on a closed socket");
+  if (!core_) detail::throw_system_error(EBADF, "shutdown_write on a closed socket");
   std::shared_ptr<detail::StreamCore> core = core_;
   core->require_open("shutdown_write");
   co_await flush();
@@ -488,12 +488,12 @@ int StreamSocket::native_handle() const noexcept {
 }
 
 SocketAddress StreamSocket::local_address() const {
-  if (!is_open()) detail::throw_socket_error(EBADF, "getsockname on a closed socket");
+  if (!is_open()) detail::throw_system_error(EBADF, "getsockname on a closed socket");
   return detail::socket_name(core_->descriptor, false);
 }
 
 SocketAddress StreamSocket::peer_address() const {
-  if (!is_open()) detail::throw_socket_error(EBADF, "getpeername on a closed socket");
+  if (!is_open()) detail::throw_system_error(EBADF, "getpeername on a closed socket");
   return detail::socket_name(core_->descriptor, true);
 }
 
@@ -503,7 +503,7 @@ Task<StreamSocket> StreamSocket::connect_socket(SocketAddress address) {
   IoOperation connecting = ops::connect(descriptor, address.native(), address.native_length());
   connecting.return_errors();
   const int result = co_await connecting;
-  if (result < 0) detail::throw_socket_error(-result, "connect to " + address.to_string());
+  if (result < 0) detail::throw_system_error(-result, "connect to " + address.to_string());
   co_return socket;
 }
 

@@ -15,7 +15,7 @@ void set_option(int descriptor, int level, int name, bool enabled, const char* w
   const int value = enabled ? 1 : 0;
   detail::check_system_call(
       ::setsockopt(descriptor, level, name, &value, sizeof value),
-      std::string("setsockopt(") + what + ") on fd " + std::to_string(descriptor));
+      detail::on_descriptor(std::string("setsockopt(") + what + ")", descriptor));
 }
 
 }  // namespace

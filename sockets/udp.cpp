@@ -12,13 +12,9 @@
 namespace ringloop {
 namespace {
 
-std::string on_fd(const char* what, int descriptor) {
-  return std::string(what) + " on UDP fd " + std::to_string(descriptor);
-}
-
 void require_open(int descriptor, const char* what) {
   if (descriptor < 0)
-    detail::throw_socket_error(EBADF, std::string(what) + " on a closed UDP socket");
+    detail::throw_system_error(EBADF, std::string(what) + " on a closed UDP socket");
 }
 
 }  // namespace
@@ -75,7 +71,8 @@ Task<std::size_t> UdpSocket::send_to(std::span<const std::byte> bytes, SocketAdd
   sending.return_errors();
   const int result = co_await sending;
   if (result < 0) {
-    detail::throw_socket_error(-result, on_fd("send_to", descriptor) + " to " + peer.to_string());
+    detail::throw_system_error(
+        -result, detail::on_descriptor("send_to", descriptor) + " to " + peer.to_string());
   }
   co_return static_cast<std::size_t>(result);
 }
@@ -86,7 +83,7 @@ Task<std::size_t> UdpSocket::send(std::span<const std::byte> bytes) {
   IoOperation sending = ops::send(descriptor, bytes);
   sending.return_errors();
   const int result = co_await sending;
-  if (result < 0) detail::throw_socket_error(-result, on_fd("send", descriptor));
+  if (result < 0) detail::throw_system_error(-result, detail::on_descriptor("send", descriptor));
   co_return static_cast<std::size_t>(result);
 }
 
@@ -105,7 +102,8 @@ Task<Datagram> UdpSocket::recv_from(std::span<std::byte> buffer) {
   const int result = co_await receiving;
   // close() shuts the socket down to wake pending receives: they end here, not with a datagram.
   require_open(descriptor_, "recv_from");
-  if (result < 0) detail::throw_socket_error(-result, on_fd("recv_from", descriptor));
+  if (result < 0)
+    detail::throw_system_error(-result, detail::on_descriptor("recv_from", descriptor));
   datagram.size = static_cast<std::size_t>(result);
   datagram.truncated = (message.msg_flags & MSG_TRUNC) != 0;
   datagram.sender = SocketAddress::from_native(datagram.sender.native(), message.msg_namelen);
@@ -119,7 +117,7 @@ Task<std::size_t> UdpSocket::recv(std::span<std::byte> buffer) {
   receiving.return_errors();
   const int result = co_await receiving;
   require_open(descriptor_, "recv");
-  if (result < 0) detail::throw_socket_error(-result, on_fd("recv", descriptor));
+  if (result < 0) detail::throw_system_error(-result, detail::on_descriptor("recv", descriptor));
   co_return static_cast<std::size_t>(result);
 }
 

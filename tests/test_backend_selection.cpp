@@ -73,6 +73,27 @@ TEST(BackendSelectionTest, AutomaticSelectionPicksUringWhenAvailableElseEpoll) {
   EXPECT_EQ(loop.backend().kind(), expected_automatic_kind());
 }
 
+TEST(BackendSelectionTest, NoFallbackReasonWhenNothingFellBack) {
+  ScopedEnvironment environment("RINGLOOP_BACKEND", nullptr);
+  std::string why;
+  if (io::uring_available(&why)) {
+    Loop automatic;
+    EXPECT_EQ(automatic.backend_fallback_reason(), "");
+    EXPECT_EQ(automatic.backend_description(), "uring");
+  } else {
+    // Here automatic selection does fall back, and says why.
+    Loop automatic;
+    EXPECT_EQ(automatic.backend_fallback_reason(), why);
+    EXPECT_EQ(automatic.backend_description(), "epoll; io_uring unavailable: " + why);
+  }
+  Loop forced(forcing(io::BackendKind::epoll));  // asked for: not a fallback
+  EXPECT_EQ(forced.backend_fallback_reason(), "");
+  EXPECT_EQ(forced.backend_description(), "epoll");
+  std::string reason = "stale";
+  (void)io::make_backend(io::BackendKind::epoll, {}, &reason);
+  EXPECT_EQ(reason, "") << "make_backend must clear the reason when nothing fell back";
+}
+
 TEST(BackendSelectionTest, EmptyRingloopBackendMeansAutomaticSelection) {
   ScopedEnvironment environment("RINGLOOP_BACKEND", "");
   Loop loop;
@@ -135,6 +156,7 @@ enum ChildResult : int {
   kTaskFailed = 96,          // the task on the fallback loop did not produce its value
   kEnvironmentNoThrow = 97,  // RINGLOOP_BACKEND=uring did not throw
   kUnexpectedException = 98,
+  kNoFallbackReason = 99,  // the fallback loop did not say why io_uring could not run
 };
 
 /// Makes io_uring_setup fail with EPERM for this process (Docker's default profile does the same).
@@ -214,6 +236,8 @@ const char* describe_child_result(int code) {
       return "RINGLOOP_BACKEND=uring built a loop without io_uring";
     case kUnexpectedException:
       return "unexpected exception in the child";
+    case kNoFallbackReason:
+      return "backend_fallback_reason()/backend_description() do not name io_uring_setup's EPERM";
     default:
       return "the child crashed or was killed";
   }
@@ -293,8 +317,22 @@ Task<int> add_through_the_backend(int a, int b) {
 int automatic_selection_falls_back_to_epoll() {
   ::unsetenv("RINGLOOP_BACKEND");
   if (io::make_backend(std::nullopt)->kind() != io::BackendKind::epoll) return kWrongBackend;
+  std::string reason;
+  if (io::make_backend(std::nullopt, {}, &reason)->kind() != io::BackendKind::epoll) {
+    return kWrongBackend;
+  }
+  const std::string expected_reason = std::string("io_uring_setup: ") + std::strerror(EPERM);
+  if (reason != expected_reason) {
+    std::fprintf(stderr, "child: make_backend's fallback reason: '%s'\n", reason.c_str());
+    return kNoFallbackReason;
+  }
   Loop loop;
   if (loop.backend_name() != "epoll") return kWrongBackend;
+  if (loop.backend_fallback_reason() != expected_reason ||
+      loop.backend_description() != "epoll; io_uring unavailable: " + expected_reason) {
+    std::fprintf(stderr, "child: the loop says '%s'\n", loop.backend_description().c_str());
+    return kNoFallbackReason;
+  }
   if (loop.run_until_complete(add_through_the_backend(40, 2)) != 42) return kTaskFailed;
   if (run(add_through_the_backend(1, 2)) != 3) return kTaskFailed;
   return kChildOk;

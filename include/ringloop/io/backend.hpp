@@ -2,6 +2,7 @@
 // The reactor contract: submit an operation, cancel it, wait for completions until a deadline,
 // and wake the waiting thread from another thread. The loop never says "epoll" or "io_uring".
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <ringloop/io/operation.hpp>
 
@@ -26,7 +28,15 @@ BackendKind parse_backend_kind(std::string_view text);
 /// Raised when a backend that was asked for cannot run here (the message says why).
 class BackendUnavailable : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  /// what() is "io_uring backend <context>: <reason>".
+  BackendUnavailable(const std::string& context, std::string reason)
+      : std::runtime_error("io_uring backend " + context + ": " + reason),
+        reason_(std::move(reason)) {}
+  /// Just why, e.g. "io_uring_setup: Operation not permitted" (for start-up lines).
+  [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string reason_;
 };
 
 /// Construction options shared by the backends.
@@ -47,13 +57,26 @@ struct BackendStats {
   std::uint64_t submit_queue_full = 0;  ///< times a full submission queue had to be flushed
   std::uint64_t overflow_flushes = 0;   ///< times completions parked by the kernel were fetched
   std::uint64_t retried_enters = 0;     ///< EINTR/EAGAIN/EBUSY answers that were retried
+  std::uint64_t resubmitted = 0;        ///< operations that ended EINTR/EAGAIN and were resubmitted
+};
+
+/// What a backend can do, fixed when it is built (Seastar passes its backends' capabilities the
+/// same way): the layers above ask, the backend never changes its answer.
+struct BackendCapabilities {
+  /// Whether regular-file operations (openat, read/write at an offset, fsync, close) run natively
+  /// without blocking the loop. io_uring: yes. epoll: no, since epoll cannot wait on regular
+  /// files (they are always "ready" and a read blocks on the disk), so the file layer offloads
+  /// them.
+  bool native_file_io = false;
+  /// Whether OpCode::accept_multishot works: io_uring on Linux 5.19 or later. Otherwise the
+  /// operation completes at once with -EOPNOTSUPP (or -EINVAL from an older kernel).
+  bool multishot_accept = false;
 };
 
 /// A reactor. All members but wake() are for the owning loop's thread only.
 class Backend {
  public:
   virtual ~Backend() = default;
-  Backend() = default;
   Backend(const Backend&) = delete;
   Backend& operator=(const Backend&) = delete;
 
@@ -69,6 +92,9 @@ class Backend {
 
   /// Delivers ready completions, waiting at most `timeout` for the first (nullopt: no limit,
   /// zero: do not wait). Returns how many completions were delivered. Returns early after wake().
+  /// Whether a zero-timeout poll asks the kernel at all is the backend's own choice: epoll asks
+  /// for readiness every time, as asyncio and libuv do (the "standard" loop's cost); io_uring
+  /// makes no system call while nothing is in flight.
   virtual std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) = 0;
 
   /// Interrupts a poll() that is waiting, from any thread.
@@ -77,26 +103,23 @@ class Backend {
   /// Operations submitted and not yet completed.
   [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
 
-  /// Whether a non-blocking poll() is worth making with nothing in flight. epoll says yes: it
-  /// asks the kernel for readiness every iteration, as asyncio and libuv do (the "standard" loop's
-  /// cost). io_uring says no: with nothing in flight there is nothing to reap, so the loop skips
-  /// the call altogether.
-  [[nodiscard]] bool polls_when_idle() const noexcept { return polls_when_idle_; }
-
-  /// Whether regular-file operations (openat, read/write at an offset, fsync, close) run natively
-  /// without blocking the loop. io_uring: yes. epoll: no, since epoll cannot wait on regular files
-  /// (they are always "ready" and a read blocks on the disk), so the file layer offloads them.
-  [[nodiscard]] bool native_file_io() const noexcept { return native_file_io_; }
-
-  /// Whether OpCode::accept_multishot works: io_uring on Linux 5.19 or later. Otherwise the
-  /// operation completes at once with -EOPNOTSUPP (or -EINVAL from an older kernel).
-  [[nodiscard]] bool multishot_accept() const noexcept { return multishot_accept_; }
+  /// See BackendCapabilities::native_file_io.
+  [[nodiscard]] bool native_file_io() const noexcept { return capabilities_.native_file_io; }
+  /// See BackendCapabilities::multishot_accept.
+  [[nodiscard]] bool multishot_accept() const noexcept { return capabilities_.multishot_accept; }
 
   [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
 
  protected:
-  /// Hands a finished operation back to its submitter.
+  explicit Backend(BackendCapabilities capabilities) noexcept : capabilities_(capabilities) {}
+
+  /// Hands a finished operation back to its submitter. -EINTR and -EAGAIN are normal events
+  /// (PITFALLS §5): the operation is submitted again instead, unless it is being cancelled (then
+  /// it ends with -ECANCELED) or is a close (never repeated).
   void deliver(Operation& operation, std::int32_t result) {
+    if (result == -EINTR || result == -EAGAIN) [[unlikely]] {
+      if (resubmit_interrupted(operation, result)) return;
+    }
     operation.state = OpState::idle;
     operation.more = false;
     ++stats_.completed;
@@ -110,9 +133,13 @@ class Backend {
   }
   BackendStats stats_;
   std::size_t in_flight_ = 0;
-  bool polls_when_idle_ = true;
-  bool native_file_io_ = false;
-  bool multishot_accept_ = false;
+
+ private:
+  /// deliver()'s answer to an interrupted operation: true when it was submitted again; otherwise
+  /// `result` is what to deliver.
+  bool resubmit_interrupted(Operation& operation, std::int32_t& result);
+
+  const BackendCapabilities capabilities_;
 };
 
 /// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,
@@ -121,7 +148,10 @@ bool uring_available(std::string* why = nullptr);
 
 /// Creates a backend. With `kind` unset, uses RINGLOOP_BACKEND when set, else io_uring when
 /// uring_available(), else epoll. A forced backend that cannot run throws BackendUnavailable.
+/// When the automatic choice falls back to epoll, `fallback_reason` (when given) receives why
+/// io_uring could not run, e.g. "io_uring_setup: Operation not permitted"; else it is cleared.
 std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
-                                      const BackendOptions& options = {});
+                                      const BackendOptions& options = {},
+                                      std::string* fallback_reason = nullptr);
 
 }  // namespace ringloop::io

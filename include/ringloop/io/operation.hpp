@@ -6,13 +6,15 @@
 #include <linux/time_types.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
-
-#include <ringloop/detail/intrusive_heap.hpp>
+#include <new>
+#include <type_traits>
 
 namespace ringloop::io {
 
-/// The kinds of operation both backends perform.
+/// The kinds of operation both backends perform. Each kind's name, probe opcode, epoll readiness
+/// and other properties are one row of io/operation_traits.hpp: add a kind there too.
 enum class OpCode : std::uint8_t {
   nop,      ///< completes with 0; used to test the machinery itself
   read,     ///< read(2)/pread(2) into `buffer`
@@ -37,6 +39,10 @@ enum class OpCode : std::uint8_t {
 /// Printable name of an operation kind, for error messages.
 const char* op_name(OpCode code) noexcept;
 
+/// The most bytes one read, write, send or receive moves (Linux's MAX_RW_COUNT; the result is an
+/// int32, as in the kernel). Longer requests are cut to this length and report a short transfer.
+inline constexpr std::size_t max_transfer_bytes = 0x7fff'f000;
+
 /// Where an operation is in its life; only the backend changes it.
 enum class OpState : std::uint8_t { idle, in_flight, cancelling };
 
@@ -45,13 +51,35 @@ struct Operation;
 /// Called once per operation, on the loop thread, with the result (>= 0, or -errno).
 using CompletionFunction = void (*)(Operation& operation, std::int32_t result);
 
+/// Room inside every Operation for the bookkeeping of the backend that runs it (the epoll
+/// backend's list links and deadline). Opaque to everyone else: only that backend gives it a type.
+class BackendState {
+ public:
+  /// Starts the backend's `State` in this room (at submission); `State` is trivially destructible.
+  template <class State>
+  State& emplace() noexcept {
+    static_assert(sizeof(State) <= kSize && alignof(State) <= kAlignment &&
+                  std::is_trivially_destructible_v<State>);
+    return *::new (static_cast<void*>(storage_)) State{};
+  }
+  /// The `State` emplace() started.
+  template <class State>
+  State& get() noexcept {
+    return *std::launder(reinterpret_cast<State*>(storage_));
+  }
+
+ private:
+  static constexpr std::size_t kSize = 48;
+  static constexpr std::size_t kAlignment = 8;
+  alignas(kAlignment) std::byte storage_[kSize];
+};
+
 /// One I/O request. Fill the fields for `code`, set `on_complete`, then submit it to a backend.
-struct Operation : detail::HeapNode {
+struct Operation {
   OpCode code = OpCode::nop;
-  OpState state = OpState::idle;
   int fd = -1;
   void* buffer = nullptr;
-  std::uint32_t length = 0;
+  std::uint32_t length = 0;       ///< at most max_transfer_bytes
   int flags = 0;                  ///< recv/send flags, accept4 flags, open flags, fsync flags
   std::uint32_t poll_events = 0;  ///< POLLIN/POLLOUT... for `poll`
   std::uint64_t offset = static_cast<std::uint64_t>(-1);  ///< -1: the file position
@@ -67,16 +95,14 @@ struct Operation : detail::HeapNode {
   /// completions are dropped, and a descriptor an open or accept made is closed by the backend.
   CompletionFunction on_teardown = nullptr;
   void* user_data = nullptr;  ///< free for the submitter
+
+  // Set by the backend, read by the submitter.
+  OpState state = OpState::idle;
   /// Set by the backend before each completion: whether more completions of this (multishot)
   /// operation will follow; the operation stays in flight meanwhile.
   bool more = false;
-
-  // Backend bookkeeping (epoll: which list holds the operation, its links, its deadline).
-  std::uint8_t backend_slot = 0;
-  bool backend_connect_started = false;
-  Operation* backend_next = nullptr;
-  Operation* backend_previous = nullptr;
-  std::int64_t backend_deadline_ns = 0;
+  /// The running backend's own bookkeeping; nobody else touches it.
+  BackendState backend_state;
 
   [[nodiscard]] bool in_flight() const noexcept { return state != OpState::idle; }
 };

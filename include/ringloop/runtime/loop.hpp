@@ -2,6 +2,21 @@
 // The event loop: one per thread, single-threaded by construction. Runs tasks and callbacks from an
 // intrusive ready queue, fires timers from a heap, and reaps I/O completions from its backend.
 // Other threads come in through one door only: call_soon_threadsafe().
+//
+// One iteration (Loop::run_once), as DESIGN.md draws it:
+//
+//   take_remote_callbacks()      posts from other threads join the ready queue
+//           |
+//   next_timeout()               0 if anything is ready or the loop stops; else until the
+//           |                    earliest timer; else none (wait for I/O or a post)
+//   poll_backend(timeout)        reap completions (their tasks become ready). Only a real sleep
+//           |                    does the handshake with posting threads (sleep_in_backend)
+//   fire_due_timers()            due timer callbacks and sleeps join the ready queue
+//           |
+//   run_ready()                  run what was ready at this point; what it makes ready waits
+//           |                    for the next iteration
+//   wake_pools_for_queued_jobs() offload jobs queued by this iteration reach the workers
+//                                (one wake-up per batch)
 
 #include <atomic>
 #include <chrono>
@@ -150,6 +165,13 @@ class Loop {
   OffloadPool& default_offload_pool();
   /// "uring" or "epoll".
   [[nodiscard]] std::string_view backend_name() const noexcept { return backend_->name(); }
+  /// Why io_uring could not run when the automatic choice fell back to epoll (e.g.
+  /// "io_uring_setup: Operation not permitted"); empty when nothing fell back.
+  [[nodiscard]] const std::string& backend_fallback_reason() const noexcept {
+    return backend_fallback_reason_;
+  }
+  /// The backend for start-up lines: "uring", "epoll", or "epoll; io_uring unavailable: <why>".
+  [[nodiscard]] std::string backend_description() const;
   [[nodiscard]] bool debug() const noexcept { return debug_; }
   [[nodiscard]] LoopStats stats() const noexcept;
 
@@ -165,16 +187,21 @@ class Loop {
 
   /// LoopError if this loop, or another loop of this thread, is running.
   void check_not_running() const;
+  // run_once() and its phases, in the order it calls them (see the diagram at the top).
   void run_once();
   void take_remote_callbacks();
-  void post_from_other_thread(detail::Runnable* item);
-  void wait_for_io();
+  [[nodiscard]] std::optional<std::chrono::nanoseconds> next_timeout() const noexcept;
+  void poll_backend(std::optional<std::chrono::nanoseconds> timeout);
+  void sleep_in_backend(std::optional<std::chrono::nanoseconds> timeout);
   void fire_due_timers();
   void run_ready();
   void run_ready_in_debug_mode(detail::Runnable* first);
   void wake_pools_for_queued_jobs() noexcept;
+  // The thread-safe door's entries.
+  void post_from_other_thread(detail::Runnable* item);
   void post_from_other_thread(detail::CallbackBase* callback);
 
+  std::string backend_fallback_reason_;  // before backend_: the backend's construction sets it
   std::unique_ptr<io::Backend> backend_;
   std::unique_ptr<OffloadPool> default_pool_;
   // Pools that were given jobs this iteration and not asked yet to wake a worker for them: one
