@@ -61,7 +61,9 @@ void EpollBackend::OperationList::remove(OperationState& state) noexcept {
   state.next = state.previous = nullptr;
 }
 
-EpollBackend::EpollBackend() : Backend({.native_file_io = false, .multishot_accept = false}) {
+// Every poll asks epoll for readiness, as asyncio and libuv do: that is the standard loop.
+EpollBackend::EpollBackend()
+    : Backend({.native_file_io = false, .multishot_accept = false}, /*idle_poll_is_empty=*/false) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -348,7 +350,7 @@ void EpollBackend::expire_timeouts() {
   }
 }
 
-std::size_t EpollBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
+std::size_t EpollBackend::poll_completions(std::optional<std::chrono::nanoseconds> timeout) {
   while (OperationState* submitted = submitted_.head) {
     submitted_.remove(*submitted);
     start(*submitted->operation);

@@ -21,10 +21,10 @@ class EpollBackend final : public Backend {
   [[nodiscard]] BackendKind kind() const noexcept override { return BackendKind::epoll; }
   void submit(Operation& operation) override;
   void cancel(Operation& operation) override;
-  std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) override;
   void wake() noexcept override;
 
  private:
+  std::size_t poll_completions(std::optional<std::chrono::nanoseconds> timeout) override;
   // Where an operation is: which list holds it, its links, its deadline. Kept in the operation's
   // BackendState room, so the backend allocates nothing per operation.
   enum class Slot : std::uint8_t { nowhere, submitted, parked, timed, finishing };

@@ -62,7 +62,9 @@ bool kernel_at_least(int major, int minor) {
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options)
-    : Backend({.native_file_io = true, .multishot_accept = kernel_at_least(5, 19)}) {
+    // With nothing in flight there is nothing to reap: a zero-timeout poll needs no enter.
+    : Backend({.native_file_io = true, .multishot_accept = kernel_at_least(5, 19)},
+              /*idle_poll_is_empty=*/true) {
   const int created = create_ring(ring_, options);
   if (created < 0) {
     throw BackendUnavailable("cannot run here",
@@ -318,7 +320,7 @@ std::size_t UringBackend::dispatch_deferred() {
   return delivered;
 }
 
-std::size_t UringBackend::poll(std::optional<std::chrono::nanoseconds> timeout) {
+std::size_t UringBackend::poll_completions(std::optional<std::chrono::nanoseconds> timeout) {
   const bool blocking = !timeout || timeout->count() > 0;
   if (!deferred_.empty()) return dispatch_deferred();
   if (!blocking) {

@@ -19,13 +19,13 @@ class UringBackend final : public Backend {
   [[nodiscard]] BackendKind kind() const noexcept override { return BackendKind::uring; }
   void submit(Operation& operation) override;
   void cancel(Operation& operation) override;
-  std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) override;
   void wake() noexcept override;
 
   /// The setup flags the kernel accepted (for tests and diagnostics).
   [[nodiscard]] unsigned setup_flags() const noexcept { return ring_.flags; }
 
  private:
+  std::size_t poll_completions(std::optional<std::chrono::nanoseconds> timeout) override;
   io_uring_sqe* acquire_submission_entry();
   void prepare(io_uring_sqe* entry, Operation& operation);
   void arm_wake_read();

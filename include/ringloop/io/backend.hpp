@@ -94,8 +94,11 @@ class Backend {
   /// zero: do not wait). Returns how many completions were delivered. Returns early after wake().
   /// Whether a zero-timeout poll asks the kernel at all is the backend's own choice: epoll asks
   /// for readiness every time, as asyncio and libuv do (the "standard" loop's cost); io_uring
-  /// makes no system call while nothing is in flight.
-  virtual std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) = 0;
+  /// makes no system call, and no virtual call either, while nothing is in flight.
+  std::size_t poll(std::optional<std::chrono::nanoseconds> timeout) {
+    if (idle_poll_is_empty_ && in_flight_ == 0 && timeout && timeout->count() == 0) return 0;
+    return poll_completions(timeout);
+  }
 
   /// Interrupts a poll() that is waiting, from any thread.
   virtual void wake() noexcept = 0;
@@ -111,7 +114,13 @@ class Backend {
   [[nodiscard]] const BackendStats& stats() const noexcept { return stats_; }
 
  protected:
-  explicit Backend(BackendCapabilities capabilities) noexcept : capabilities_(capabilities) {}
+  /// `idle_poll_is_empty`: a zero-timeout poll with nothing in flight can have nothing to deliver
+  /// and asks the kernel nothing (io_uring), so poll() answers it without calling the backend.
+  Backend(BackendCapabilities capabilities, bool idle_poll_is_empty) noexcept
+      : capabilities_(capabilities), idle_poll_is_empty_(idle_poll_is_empty) {}
+
+  /// poll() for everything the shortcut above does not answer.
+  virtual std::size_t poll_completions(std::optional<std::chrono::nanoseconds> timeout) = 0;
 
   /// Hands a finished operation back to its submitter. -EINTR and -EAGAIN are normal events
   /// (PITFALLS §5): the operation is submitted again instead, unless it is being cancelled (then
@@ -140,6 +149,7 @@ class Backend {
   bool resubmit_interrupted(Operation& operation, std::int32_t& result);
 
   const BackendCapabilities capabilities_;
+  const bool idle_poll_is_empty_;
 };
 
 /// Whether io_uring works here: ring creation and every opcode ringloop uses. On failure,
