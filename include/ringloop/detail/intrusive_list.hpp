@@ -4,9 +4,9 @@
 // cancelled waiter, a finished task, a withdrawn job). The list is selected by a member pointer to
 // a hook, so one object can sit in several lists at once, one hook per list.
 //
-// Representation: the list holds only its front; the front's `previous` points to the back (so
-// push_back needs no tail pointer) and an unlinked hook's `previous` is null (so linked() needs no
-// flag). Not thread-safe: the owner of the list guards it.
+// Representation: the list holds its front and back, the ends' outer links are null, and the hook
+// carries a `linked` flag (one byte, so an awaiter that never parks costs one byte store to build
+// and one compare to destroy). Not thread-safe: the owner of the list guards it.
 
 #include <cassert>
 #include <cstddef>
@@ -24,7 +24,7 @@ template <class T, IntrusiveListHook<T> T::*Hook, bool Counted = false>
 class IntrusiveList;
 
 /// The links one list needs inside its element. Not copyable: a copy would claim a place in a list
-/// it is not in.
+/// it is not in. Declared [[no_unique_address]], a following small member can share its padding.
 template <class T>
 class IntrusiveListHook {
  public:
@@ -32,16 +32,17 @@ class IntrusiveListHook {
   IntrusiveListHook(const IntrusiveListHook&) = delete;
   IntrusiveListHook& operator=(const IntrusiveListHook&) = delete;
 
-  /// Whether the element is in a list now; free, so an element can ask before unlinking itself.
-  [[nodiscard]] bool linked() const noexcept { return previous_ != nullptr; }
+  /// Whether the element is in a list now, so an element can ask before unlinking itself.
+  [[nodiscard]] bool linked() const noexcept { return linked_; }
 
  private:
   template <class U, IntrusiveListHook<U> U::*, bool>
   friend class IntrusiveList;
-  // Only `previous_` is initialized up front: `next_` is written when the element is linked, which
-  // keeps hot-path awaiters that never park cheap to construct.
-  T* next_;                // null at the back
-  T* previous_ = nullptr;  // null exactly when unlinked; the front's points to the back
+  // Only `linked_` is initialized up front: the links are written when the element is linked,
+  // which keeps hot-path awaiters that never park cheap to construct.
+  T* next_;
+  T* previous_;
+  bool linked_ = false;
 };
 
 template <class T, IntrusiveListHook<T> T::*Hook, bool Counted>
@@ -57,38 +58,37 @@ class IntrusiveList {
   /// The first element, or null: FIFO users take from here.
   [[nodiscard]] T* front() const noexcept { return front_; }
   /// The last element, or null.
-  [[nodiscard]] T* back() const noexcept { return front_ ? links(*front_).previous_ : nullptr; }
+  [[nodiscard]] T* back() const noexcept { return back_; }
 
   /// Links `node` (which must not be linked) at the back.
   void push_back(T& node) noexcept {
     IntrusiveListHook<T>& hook = links(node);
-    assert(!hook.linked());
+    assert(!hook.linked_);
     hook.next_ = nullptr;
-    if (front_) {
-      IntrusiveListHook<T>& front = links(*front_);
-      links(*front.previous_).next_ = &node;
-      hook.previous_ = front.previous_;
-      front.previous_ = &node;
+    hook.previous_ = back_;
+    if (back_) {
+      links(*back_).next_ = &node;
     } else {
-      hook.previous_ = &node;
       front_ = &node;
     }
+    back_ = &node;
+    hook.linked_ = true;
     add_to_count(1);
   }
 
   /// Links `node` (which must not be linked) at the front.
   void push_front(T& node) noexcept {
     IntrusiveListHook<T>& hook = links(node);
-    assert(!hook.linked());
+    assert(!hook.linked_);
     hook.next_ = front_;
+    hook.previous_ = nullptr;
     if (front_) {
-      IntrusiveListHook<T>& front = links(*front_);
-      hook.previous_ = front.previous_;
-      front.previous_ = &node;
+      links(*front_).previous_ = &node;
     } else {
-      hook.previous_ = &node;
+      back_ = &node;
     }
     front_ = &node;
+    hook.linked_ = true;
     add_to_count(1);
   }
 
@@ -96,17 +96,18 @@ class IntrusiveList {
   /// have been taken can always call it.
   void remove(T& node) noexcept {
     IntrusiveListHook<T>& hook = links(node);
-    if (!hook.linked()) return;
-    T* const next = hook.next_;
-    T* const previous = hook.previous_;
-    if (&node == front_) {
-      front_ = next;
+    if (!hook.linked_) return;
+    if (hook.previous_) {
+      links(*hook.previous_).next_ = hook.next_;
     } else {
-      links(*previous).next_ = next;
+      front_ = hook.next_;
     }
-    // The back's predecessor is kept in the front's hook.
-    if (T* const after = next ? next : front_) links(*after).previous_ = previous;
-    hook.previous_ = nullptr;
+    if (hook.next_) {
+      links(*hook.next_).previous_ = hook.previous_;
+    } else {
+      back_ = hook.previous_;
+    }
+    hook.linked_ = false;
     add_to_count(-1);
   }
 
@@ -116,8 +117,12 @@ class IntrusiveList {
     if (first) {
       IntrusiveListHook<T>& hook = links(*first);
       front_ = hook.next_;
-      if (front_) links(*front_).previous_ = hook.previous_;
-      hook.previous_ = nullptr;
+      if (front_) {
+        links(*front_).previous_ = nullptr;
+      } else {
+        back_ = nullptr;
+      }
+      hook.linked_ = false;
       add_to_count(-1);
     }
     return first;
@@ -162,6 +167,7 @@ class IntrusiveList {
   }
 
   T* front_ = nullptr;
+  T* back_ = nullptr;
   [[no_unique_address]] std::conditional_t<Counted, std::size_t, NoCount> count_{};
 };
 
