@@ -114,9 +114,8 @@ class FutureBase : public RefCounted {
   };
   std::vector<DoneCallback> callbacks_;
   std::uint32_t next_order_ = 0;
-  // The loop's list of live futures, so a closing loop can detach the ones that outlive it.
-  FutureBase* live_next_ = nullptr;
-  FutureBase* live_previous_ = nullptr;
+  // In the loop's list of live futures, so a closing loop can detach the ones that outlive it.
+  IntrusiveListHook<FutureBase> live_hook_;
 };
 
 /// Storage for a future's value; empty for void.
