@@ -7,7 +7,7 @@
 namespace ringloop::detail {
 
 FutureWaiter::~FutureWaiter() {
-  if (linked) future->remove_waiter(*this);
+  if (hook.linked()) future->remove_waiter(*this);
 }
 
 // asyncio semantics: cancelling a task that awaits a future cancels the future; for an awaited
@@ -99,32 +99,12 @@ void FutureBase::add_done_callback(CallbackBase* callback) {
 }
 
 void FutureBase::add_waiter(FutureWaiter& waiter) noexcept {
-  waiter.next = nullptr;
-  waiter.previous = last_waiter_;
-  if (last_waiter_) {
-    last_waiter_->next = &waiter;
-  } else {
-    waiters_ = &waiter;
-  }
-  last_waiter_ = &waiter;
+  waiters_.push_back(waiter);
   waiter.order = next_order_++;
-  waiter.linked = true;
 }
 
 void FutureBase::remove_waiter(FutureWaiter& waiter) noexcept {
-  if (!waiter.linked) return;
-  if (waiter.previous) {
-    waiter.previous->next = waiter.next;
-  } else {
-    waiters_ = waiter.next;
-  }
-  if (waiter.next) {
-    waiter.next->previous = waiter.previous;
-  } else {
-    last_waiter_ = waiter.previous;
-  }
-  waiter.next = waiter.previous = nullptr;
-  waiter.linked = false;
+  waiters_.remove(waiter);
 }
 
 void FutureBase::complete(Status status) {
@@ -132,12 +112,11 @@ void FutureBase::complete(Status status) {
   // Awaiters and callbacks go to the ready queue in the order they were registered.
   ReadyQueue& ready = LoopAccess::ready(*loop_);
   std::size_t next_callback = 0;
-  while (FutureWaiter* waiter = waiters_) {
+  while (FutureWaiter* waiter = waiters_.pop_front()) {
     for (; next_callback < callbacks_.size() && callbacks_[next_callback].order < waiter->order;
          ++next_callback) {
       ready.push(callbacks_[next_callback].callback);  // our reference moves along
     }
-    remove_waiter(*waiter);
     waiter->task->wake();
   }
   for (; next_callback < callbacks_.size(); ++next_callback) {

@@ -62,7 +62,7 @@ Loop::~Loop() {
   { std::lock_guard no_poster_inside(remote_mutex_); }
   backend_.reset();
   // 3. Pending tasks: report, then destroy their coroutines (their awaiters unhook themselves).
-  while (detail::TaskStateBase* task = pending_tasks_) {
+  while (detail::TaskStateBase* task = pending_tasks_.front()) {
     call_exception_handler({"Task was destroyed but it is pending", nullptr, task->name()});
     detail::IntrusivePtr<detail::TaskStateBase> keep(task);
     task->abandon();
@@ -83,7 +83,7 @@ Loop::~Loop() {
     item = next;
   }
   // 6. Futures and task handles that outlive the loop must not reach back into it.
-  while (detail::FutureBase* future = live_futures_)
+  while (detail::FutureBase* future = live_futures_.front())
     detail::LoopAccess::unlink_future(*this, *future);
   if (thread_loop == this) thread_loop = previous_on_thread_;
 }
@@ -275,10 +275,9 @@ void Loop::post_from_other_thread(detail::Runnable* item) {
 
 std::vector<TaskRef> Loop::all_tasks() const {
   std::vector<TaskRef> tasks;
-  tasks.reserve(pending_task_count_);
-  for (detail::TaskStateBase* task = pending_tasks_; task; task = task->pending_next) {
-    tasks.emplace_back(task);
-  }
+  tasks.reserve(pending_tasks_.size());
+  for (detail::TaskStateBase& task : pending_tasks_)
+    tasks.emplace_back(&task);
   return tasks;
 }
 
@@ -363,41 +362,21 @@ Loop& current_loop_for_offload() {
 }
 
 void LoopAccess::link_future(Loop& loop, FutureBase& future) noexcept {
-  future.live_previous_ = nullptr;
-  future.live_next_ = loop.live_futures_;
-  if (loop.live_futures_) loop.live_futures_->live_previous_ = &future;
-  loop.live_futures_ = &future;
+  loop.live_futures_.push_front(future);
 }
 
 void LoopAccess::unlink_future(Loop& loop, FutureBase& future) noexcept {
-  if (future.live_previous_) {
-    future.live_previous_->live_next_ = future.live_next_;
-  } else {
-    loop.live_futures_ = future.live_next_;
-  }
-  if (future.live_next_) future.live_next_->live_previous_ = future.live_previous_;
-  future.live_next_ = future.live_previous_ = nullptr;
+  loop.live_futures_.remove(future);
   future.loop_ = nullptr;
 }
 
 void LoopAccess::task_spawned(Loop& loop, TaskStateBase& task) noexcept {
   task.add_ref();
-  task.pending_previous = nullptr;
-  task.pending_next = loop.pending_tasks_;
-  if (loop.pending_tasks_) loop.pending_tasks_->pending_previous = &task;
-  loop.pending_tasks_ = &task;
-  ++loop.pending_task_count_;
+  loop.pending_tasks_.push_front(task);
 }
 
 void LoopAccess::task_finished(Loop& loop, TaskStateBase& task) noexcept {
-  if (task.pending_previous) {
-    task.pending_previous->pending_next = task.pending_next;
-  } else {
-    loop.pending_tasks_ = task.pending_next;
-  }
-  if (task.pending_next) task.pending_next->pending_previous = task.pending_previous;
-  task.pending_next = task.pending_previous = nullptr;
-  --loop.pending_task_count_;
+  loop.pending_tasks_.remove(task);
   task.release();
 }
 

@@ -15,8 +15,6 @@
 namespace ringloop {
 namespace {
 
-enum JobListId : std::uint8_t { kNowhere = 0, kQueue, kAdmission };
-
 // The futex word of an atomic (same size and representation as the integer it holds).
 std::uint32_t* futex_word(std::atomic<std::uint32_t>& word) noexcept {
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
@@ -33,41 +31,6 @@ void futex_wake_one(std::atomic<std::uint32_t>& word) noexcept {
 }
 
 }  // namespace
-
-void OffloadPool::JobList::push_back(detail::OffloadJob& job, std::uint8_t list) noexcept {
-  job.pool_list = list;
-  job.pool_next = nullptr;
-  job.pool_previous = tail;
-  if (tail) {
-    tail->pool_next = &job;
-  } else {
-    head = &job;
-  }
-  tail = &job;
-  ++size;
-}
-
-void OffloadPool::JobList::remove(detail::OffloadJob& job) noexcept {
-  if (job.pool_previous) {
-    job.pool_previous->pool_next = job.pool_next;
-  } else {
-    head = job.pool_next;
-  }
-  if (job.pool_next) {
-    job.pool_next->pool_previous = job.pool_previous;
-  } else {
-    tail = job.pool_previous;
-  }
-  job.pool_next = job.pool_previous = nullptr;
-  job.pool_list = kNowhere;
-  --size;
-}
-
-detail::OffloadJob* OffloadPool::JobList::pop_front() noexcept {
-  detail::OffloadJob* first = head;
-  if (first) remove(*first);
-  return first;
-}
 
 OffloadPool::OffloadPool(unsigned threads, std::size_t queue_limit) : queue_limit_(queue_limit) {
   if (queue_limit == 0) throw std::invalid_argument("OffloadPool: queue_limit must be at least 1");
@@ -139,13 +102,19 @@ void OffloadPool::wake(Parking* worker) noexcept {
 void OffloadPool::submit_without_wake(detail::OffloadJob& job) {
   std::lock_guard lock(mutex_);
   if (closed_) throw PoolClosedError("offload() on a pool that is shut down");
-  if (queue_.size >= queue_limit_) {
+  if (queue_.size() >= queue_limit_) {
     ++stats_.waited_for_room;
-    admission_.push_back(job, kAdmission);
+    job.waiting_for_room = true;
+    admission_.push_back(job);
     return;
   }
-  queue_.push_back(job, kQueue);
-  stats_.max_queued = std::max(stats_.max_queued, queue_.size);
+  admit_locked(job);
+}
+
+void OffloadPool::admit_locked(detail::OffloadJob& job) noexcept {
+  job.waiting_for_room = false;
+  queue_.push_back(job);
+  stats_.max_queued = std::max(stats_.max_queued, queue_.size());
 }
 
 // Woken outside the lock, a few at a time, so the workers do not wake up into a held mutex.
@@ -157,7 +126,7 @@ void OffloadPool::wake_for_queued() noexcept {
     std::size_t count = 0;
     {
       std::lock_guard lock(mutex_);
-      if (!counted) wanted = queue_.size;
+      if (!counted) wanted = queue_.size();
       counted = true;
       while (count < batch.size() && count < wanted) {
         Parking* worker = unpark_one_locked();
@@ -176,17 +145,16 @@ bool OffloadPool::withdraw(detail::OffloadJob& job) noexcept {
   Parking* worker = nullptr;
   {
     std::lock_guard lock(mutex_);
-    if (job.pool_list == kQueue) {
+    if (!job.pool_hook.linked()) return false;  // a worker has it
+    if (job.waiting_for_room) {
+      admission_.remove(job);
+    } else {
       queue_.remove(job);
       // A slot freed: let the first job of the admission line in, and wake a worker for it.
       if (detail::OffloadJob* next = admission_.pop_front()) {
-        queue_.push_back(*next, kQueue);
+        admit_locked(*next);
         worker = unpark_one_locked();
       }
-    } else if (job.pool_list == kAdmission) {
-      admission_.remove(job);
-    } else {
-      return false;
     }
     ++stats_.cancelled_queued;
   }
@@ -215,8 +183,7 @@ void OffloadPool::work(Parking& self) {
     // for it, or it would wait behind this job while that worker sleeps.
     Parking* helper = nullptr;
     if (detail::OffloadJob* next = admission_.pop_front()) {
-      queue_.push_back(*next, kQueue);
-      stats_.max_queued = std::max(stats_.max_queued, queue_.size);
+      admit_locked(*next);
       helper = unpark_one_locked();
     }
     ++stats_.executed;

@@ -73,9 +73,8 @@ class TaskStateBase : public Runnable, public FutureBase {
   /// The loop is closing with this task pending: destroy the coroutine, mark the task cancelled.
   void abandon() noexcept;
 
-  // The loop's list of pending tasks (all_tasks()).
-  TaskStateBase* pending_next = nullptr;
-  TaskStateBase* pending_previous = nullptr;
+  /// In the loop's list of pending tasks (all_tasks(), and what a closing loop destroys).
+  IntrusiveListHook<TaskStateBase> pending_hook;
 
  protected:
   /// Moves the root coroutine's value or exception into this future's storage; returns whether

@@ -6,6 +6,7 @@
 
 #include <coroutine>
 
+#include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/detail/task_state.hpp>
 #include <ringloop/runtime/future.hpp>
 
@@ -30,14 +31,16 @@ class ParkedTask final : public Suspension {
     if (!granted) running_task->throw_if_cancel_requested();
   }
 
-  // Only `linked` is initialized up front: the rest is written when the task parks, which keeps
-  // the awaiters of queue and lock fast paths (no parking) cheap to construct.
+  /// Whether the task waits in a list now (not yet granted, cancelled or notified).
+  [[nodiscard]] bool linked() const noexcept { return hook.linked(); }
+
+  // Only the hook's flag and `granted` (sharing the hook's padding) are initialized up front: the
+  // rest is written when the task parks, which keeps the awaiters of queue and lock fast paths (no
+  // parking) cheap to construct.
   TaskStateBase* task;
   WaitList* list;
-  ParkedTask* next;
-  ParkedTask* previous;
   void* context;  ///< free for the primitive (e.g. the getter's item slot)
-  bool linked = false;
+  [[no_unique_address]] IntrusiveListHook<ParkedTask> hook;
   bool granted = false;
 };
 
@@ -48,9 +51,9 @@ class WaitList {
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
 
-  [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
-  [[nodiscard]] ParkedTask* front() const noexcept { return head_; }
+  [[nodiscard]] bool empty() const noexcept { return tasks_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return tasks_.size(); }
+  [[nodiscard]] ParkedTask* front() const noexcept { return tasks_.front(); }
 
   /// Parks the running task at the back. Returns false (do not suspend) if a cancellation is
   /// already pending: the awaiter's resume_or_throw() then raises CancelledError.
@@ -66,9 +69,8 @@ class WaitList {
 
   /// Unlinks the first parked task, marks it granted and makes it runnable. Null if none.
   ParkedTask* grant_first() noexcept {
-    ParkedTask* first = head_;
+    ParkedTask* first = tasks_.pop_front();
     if (first) {
-      remove(*first);
       first->granted = true;
       first->task->wake();
     }
@@ -83,45 +85,21 @@ class WaitList {
     return count;
   }
 
+  /// Queues `node` at the back without parking anyone (Condition moves its waiters this way).
   void push_back(ParkedTask& node) noexcept {
     node.list = this;
-    node.next = nullptr;
-    node.previous = tail_;
-    if (tail_) {
-      tail_->next = &node;
-    } else {
-      head_ = &node;
-    }
-    tail_ = &node;
-    node.linked = true;
-    ++size_;
+    tasks_.push_back(node);
   }
 
-  void remove(ParkedTask& node) noexcept {
-    if (!node.linked) return;
-    if (node.previous) {
-      node.previous->next = node.next;
-    } else {
-      head_ = node.next;
-    }
-    if (node.next) {
-      node.next->previous = node.previous;
-    } else {
-      tail_ = node.previous;
-    }
-    node.next = node.previous = nullptr;
-    node.linked = false;
-    --size_;
-  }
+  /// Takes `node` out of the line; nothing happens if it was already granted or removed.
+  void remove(ParkedTask& node) noexcept { tasks_.remove(node); }
 
  private:
-  ParkedTask* head_ = nullptr;
-  ParkedTask* tail_ = nullptr;
-  std::size_t size_ = 0;
+  IntrusiveList<ParkedTask, &ParkedTask::hook, true> tasks_;
 };
 
 inline ParkedTask::~ParkedTask() {
-  if (linked) list->remove(*this);
+  if (linked()) list->remove(*this);
 }
 
 inline void ParkedTask::cancel_wait() {

@@ -167,7 +167,7 @@ inline bool ConditionWaitAwaiter::await_suspend(std::coroutine_handle<> awaiting
 }
 
 inline void ConditionWaitAwaiter::cancel_wait() {
-  if (!condition_node_.linked) return;  // already queued for the lock
+  if (!condition_node_.linked()) return;  // already queued for the lock
   condition_->waiters_.remove(condition_node_);
   queue_for_lock();
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/detail/ready_queue.hpp>
 #include <ringloop/detail/ref_counted.hpp>
 #include <ringloop/runtime/errors.hpp>
@@ -55,10 +56,8 @@ class FutureWaiter final : public Suspension {
 
   FutureBase* future = nullptr;
   TaskStateBase* task = nullptr;
-  FutureWaiter* next = nullptr;
-  FutureWaiter* previous = nullptr;
+  [[no_unique_address]] IntrusiveListHook<FutureWaiter> hook;  // in the future's waiters until done
   std::uint32_t order = 0;  // registration order among the future's waiters and callbacks
-  bool linked = false;
 };
 
 /// State shared by a future's handles and its awaiters. Single-threaded: its loop's thread only.
@@ -85,7 +84,9 @@ class FutureBase : public RefCounted {
   /// Runs `callback` (holding one reference, which this takes) via the loop once done.
   void add_done_callback(CallbackBase* callback);
 
+  /// Wakes `waiter` when the future completes, in turn with the other waiters and callbacks.
   void add_waiter(FutureWaiter& waiter) noexcept;
+  /// Forgets `waiter` (its frame is going away); nothing happens if it was woken already.
   void remove_waiter(FutureWaiter& waiter) noexcept;
   /// For error messages and the exception handler: "future" or "task 'name'".
   [[nodiscard]] virtual std::string describe_owner() const;
@@ -104,8 +105,7 @@ class FutureBase : public RefCounted {
   friend struct LoopAccess;
   Loop* loop_;
   Status status_ = Status::pending;
-  FutureWaiter* waiters_ = nullptr;
-  FutureWaiter* last_waiter_ = nullptr;
+  IntrusiveList<FutureWaiter, &FutureWaiter::hook> waiters_;  // in the order they came
   // Done callbacks with their registration order: asyncio resumes awaiters and runs callbacks
   // in the one order they were registered, and so do we.
   struct DoneCallback {
@@ -114,9 +114,8 @@ class FutureBase : public RefCounted {
   };
   std::vector<DoneCallback> callbacks_;
   std::uint32_t next_order_ = 0;
-  // The loop's list of live futures, so a closing loop can detach the ones that outlive it.
-  FutureBase* live_next_ = nullptr;
-  FutureBase* live_previous_ = nullptr;
+  // In the loop's list of live futures, so a closing loop can detach the ones that outlive it.
+  IntrusiveListHook<FutureBase> live_hook_;
 };
 
 /// Storage for a future's value; empty for void.

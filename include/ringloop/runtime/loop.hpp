@@ -28,7 +28,9 @@
 #include <string_view>
 #include <vector>
 
+#include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/detail/ready_queue.hpp>
+#include <ringloop/detail/task_state.hpp>
 #include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/io/backend.hpp>
 #include <ringloop/runtime/clock.hpp>
@@ -221,10 +223,11 @@ class Loop {
   LoopStats stats_;
   Loop* previous_on_thread_ = nullptr;
 
-  // Live futures and tasks (to detach them if they outlive the loop) and pending tasks.
-  detail::FutureBase* live_futures_ = nullptr;
-  detail::TaskStateBase* pending_tasks_ = nullptr;
-  std::size_t pending_task_count_ = 0;
+  // Live futures and tasks (to detach them if they outlive the loop) and pending tasks, newest
+  // first.
+  detail::IntrusiveList<detail::FutureBase, &detail::FutureBase::live_hook_> live_futures_;
+  detail::IntrusiveList<detail::TaskStateBase, &detail::TaskStateBase::pending_hook, true>
+      pending_tasks_;
 
   // The thread-safe door. `sleeping_` is set while the loop waits in the backend; a poster wakes
   // the backend only if it is the first to see it set, so a burst of posts costs one wake-up.

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/detail/ready_queue.hpp>
 
 namespace ringloop {
@@ -58,10 +59,10 @@ class OffloadJob : public Runnable {
   class TaskStateBase* waiter = nullptr;
   bool finished = false;
   std::exception_ptr error;
-  // Pool links, guarded by the pool's mutex.
-  OffloadJob* pool_next = nullptr;
-  OffloadJob* pool_previous = nullptr;
-  std::uint8_t pool_list = 0;
+  // Pool fields, guarded by the pool's mutex. While linked the job has not started: withdraw()
+  // takes it back from the queue, or from the admission line if `waiting_for_room`.
+  IntrusiveListHook<OffloadJob> pool_hook;
+  bool waiting_for_room = false;
 };
 
 }  // namespace detail
@@ -110,14 +111,7 @@ class OffloadPool {
   bool withdraw(detail::OffloadJob& job) noexcept;
 
  private:
-  struct JobList {
-    detail::OffloadJob* head = nullptr;
-    detail::OffloadJob* tail = nullptr;
-    std::size_t size = 0;
-    void push_back(detail::OffloadJob& job, std::uint8_t list) noexcept;
-    detail::OffloadJob* pop_front() noexcept;
-    void remove(detail::OffloadJob& job) noexcept;
-  };
+  using JobList = detail::IntrusiveList<detail::OffloadJob, &detail::OffloadJob::pool_hook, true>;
   /// Where an idle worker sleeps: it waits on `wake` alone, so a submitter wakes exactly one
   /// parked worker with one futex call, and never one that is already awake or being woken.
   struct Parking {
@@ -125,6 +119,8 @@ class OffloadPool {
     Parking* next_idle = nullptr;  // guarded by mutex_
   };
   void work(Parking& self);
+  /// Puts `job` in the queue a worker takes from (mutex_ held, a slot free).
+  void admit_locked(detail::OffloadJob& job) noexcept;
   /// Takes the most recently parked worker off the idle stack (mutex_ held); null when none.
   Parking* unpark_one_locked() noexcept;
   static void wake(Parking* worker) noexcept;
