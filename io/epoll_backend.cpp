@@ -36,31 +36,6 @@ std::int32_t perform(Call call) noexcept {
 
 }  // namespace
 
-void EpollBackend::OperationList::push_back(OperationState& state) noexcept {
-  state.next = nullptr;
-  state.previous = tail;
-  if (tail) {
-    tail->next = &state;
-  } else {
-    head = &state;
-  }
-  tail = &state;
-}
-
-void EpollBackend::OperationList::remove(OperationState& state) noexcept {
-  if (state.previous) {
-    state.previous->next = state.next;
-  } else {
-    head = state.next;
-  }
-  if (state.next) {
-    state.next->previous = state.previous;
-  } else {
-    tail = state.previous;
-  }
-  state.next = state.previous = nullptr;
-}
-
 // Every poll asks epoll for readiness, as asyncio and libuv do: that is the standard loop.
 EpollBackend::EpollBackend()
     : Backend({.native_file_io = false, .multishot_accept = false}, /*idle_poll_is_empty=*/false) {
@@ -256,8 +231,7 @@ void EpollBackend::perform_close(Operation& operation) {
     Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
     if (state.registered) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     // Unlike io_uring, a parked operation would wait forever on a closed descriptor.
-    while (OperationState* parked = state.parked.head) {
-      state.parked.remove(*parked);
+    while (OperationState* parked = state.parked.pop_front()) {
       parked->operation->state = OpState::cancelling;
       finish(*parked->operation, -ECANCELED);
     }
@@ -307,18 +281,16 @@ void EpollBackend::on_ready(int fd, std::uint32_t events) {
   if (static_cast<std::size_t>(fd) >= descriptors_.size()) return;
   Descriptor& state = descriptors_[static_cast<std::size_t>(fd)];
   const bool failed = events & (EPOLLERR | EPOLLHUP);
-  OperationState* parked = state.parked.head;
-  while (parked) {
-    OperationState* next = parked->next;
-    Operation& operation = *parked->operation;
+  for (auto next = state.parked.begin(); next != state.parked.end();) {
+    OperationState& parked = *next++;  // step first: a finished operation leaves the list
+    Operation& operation = *parked.operation;
     if (failed || (interest(operation) & events) || (events & EPOLLRDHUP)) {
       std::int32_t result = 0;
       if (attempt(operation, result)) {
-        state.parked.remove(*parked);
+        state.parked.remove(parked);
         finish(operation, result);
       }
     }
-    parked = next;
   }
 }
 
@@ -351,10 +323,8 @@ void EpollBackend::expire_timeouts() {
 }
 
 std::size_t EpollBackend::poll_completions(std::optional<std::chrono::nanoseconds> timeout) {
-  while (OperationState* submitted = submitted_.head) {
-    submitted_.remove(*submitted);
+  while (OperationState* submitted = submitted_.pop_front())
     start(*submitted->operation);
-  }
   // Operations that finished when started (a send the socket buffer took at once) are delivered
   // without asking epoll first: that check would find nothing new most of the time and costs a
   // system call. Every other poll still asks, so a stream of such operations cannot hide

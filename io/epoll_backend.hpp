@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <ringloop/detail/intrusive_heap.hpp>
+#include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/io/backend.hpp>
 
 namespace ringloop::io {
@@ -30,23 +31,17 @@ class EpollBackend final : public Backend {
   enum class Slot : std::uint8_t { nowhere, submitted, parked, timed, finishing };
   struct OperationState : detail::HeapNode {
     Operation* operation = nullptr;
-    OperationState* next = nullptr;
-    OperationState* previous = nullptr;
-    std::int64_t deadline_ns = 0;
+    // In submitted_ or a descriptor's parked list; the two small fields share its padding.
+    [[no_unique_address]] detail::IntrusiveListHook<OperationState> hook;
     Slot slot = Slot::nowhere;
     bool connect_started = false;
+    std::int64_t deadline_ns = 0;
   };
   static OperationState& state_of(Operation& operation) noexcept {
     return operation.backend_state.get<OperationState>();
   }
-  // An intrusive doubly linked list of operations (submitted, or parked on one descriptor).
-  struct OperationList {
-    OperationState* head = nullptr;
-    OperationState* tail = nullptr;
-    void push_back(OperationState& state) noexcept;
-    void remove(OperationState& state) noexcept;
-    [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
-  };
+  // Operations submitted and not started yet, or parked on one descriptor.
+  using OperationList = detail::IntrusiveList<OperationState, &OperationState::hook>;
   // What the backend knows of one descriptor number.
   struct Descriptor {
     OperationList parked;     // operations waiting for readiness

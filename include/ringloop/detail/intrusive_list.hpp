@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <iterator>
 #include <type_traits>
+#include <utility>
 
 namespace ringloop::detail {
 
@@ -51,6 +52,20 @@ class IntrusiveList {
   IntrusiveList() = default;
   IntrusiveList(const IntrusiveList&) = delete;
   IntrusiveList& operator=(const IntrusiveList&) = delete;
+  /// Takes `other`'s elements (they do not point back at the list object, so they need no
+  /// update): lets a list live in a growing vector, as the epoll backend's per-descriptor lists.
+  IntrusiveList(IntrusiveList&& other) noexcept
+      : front_(std::exchange(other.front_, nullptr)),
+        back_(std::exchange(other.back_, nullptr)),
+        count_(std::exchange(other.count_, {})) {}
+  /// Same; this list must be empty (its elements would be lost).
+  IntrusiveList& operator=(IntrusiveList&& other) noexcept {
+    assert(empty());
+    front_ = std::exchange(other.front_, nullptr);
+    back_ = std::exchange(other.back_, nullptr);
+    count_ = std::exchange(other.count_, {});
+    return *this;
+  }
 
   [[nodiscard]] bool empty() const noexcept { return front_ == nullptr; }
   /// Only on counted lists: the users that need a count keep it here, in one place.
