@@ -161,6 +161,8 @@ namespace ringloop {
 
 /// A value that becomes available later (asyncio.Future): set_result / set_exception / cancel on
 /// one side, co_await / result() / add_done_callback on the other. Copies share one state.
+/// The default constructor (the current loop's future) is defined in
+/// <ringloop/runtime/task_handle.hpp>, where Loop is complete.
 template <class T = void>
 class Future {
  public:
