@@ -76,36 +76,10 @@ class IntrusiveList {
   [[nodiscard]] T* back() const noexcept { return back_; }
 
   /// Links `node` (which must not be linked) at the back.
-  void push_back(T& node) noexcept {
-    IntrusiveListHook<T>& hook = links(node);
-    assert(!hook.linked_);
-    hook.next_ = nullptr;
-    hook.previous_ = back_;
-    if (back_) {
-      links(*back_).next_ = &node;
-    } else {
-      front_ = &node;
-    }
-    back_ = &node;
-    hook.linked_ = true;
-    add_to_count(1);
-  }
+  void push_back(T& node) noexcept { link_between(node, back_, nullptr); }
 
   /// Links `node` (which must not be linked) at the front.
-  void push_front(T& node) noexcept {
-    IntrusiveListHook<T>& hook = links(node);
-    assert(!hook.linked_);
-    hook.next_ = front_;
-    hook.previous_ = nullptr;
-    if (front_) {
-      links(*front_).previous_ = &node;
-    } else {
-      back_ = &node;
-    }
-    front_ = &node;
-    hook.linked_ = true;
-    add_to_count(1);
-  }
+  void push_front(T& node) noexcept { link_between(node, nullptr, front_); }
 
   /// Unlinks `node` from this list; does nothing if it is not linked, so a waiter that may already
   /// have been taken can always call it.
@@ -177,6 +151,17 @@ class IntrusiveList {
  private:
   struct NoCount {};
   static IntrusiveListHook<T>& links(T& node) noexcept { return node.*Hook; }
+  // Links `node` between two neighbours (null: that end of the list).
+  void link_between(T& node, T* previous, T* next) noexcept {
+    IntrusiveListHook<T>& hook = links(node);
+    assert(!hook.linked_);
+    hook.previous_ = previous;
+    hook.next_ = next;
+    (previous ? links(*previous).next_ : front_) = &node;
+    (next ? links(*next).previous_ : back_) = &node;
+    hook.linked_ = true;
+    add_to_count(1);
+  }
   void add_to_count([[maybe_unused]] int delta) noexcept {
     if constexpr (Counted) count_ += static_cast<std::size_t>(delta);
   }
