@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "socket_test_support.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/sockets.hpp"
 
 namespace ringloop::testing {
 namespace {

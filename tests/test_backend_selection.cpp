@@ -22,7 +22,7 @@
 #include <span>
 #include <string>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

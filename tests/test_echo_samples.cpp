@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 extern char** environ;
 

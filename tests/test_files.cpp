@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "temporary_directory.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/temporary_directory.hpp"
 
 namespace ringloop::testing {
 namespace {

@@ -21,7 +21,7 @@
 #include <system_error>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

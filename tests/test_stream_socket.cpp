@@ -21,8 +21,8 @@
 #include <system_error>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "socket_test_support.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/sockets.hpp"
 
 namespace ringloop::testing {
 namespace {
