@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/descriptors.hpp"
+#include "support/environment.hpp"
 #include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
@@ -85,107 +87,6 @@ bool poll_until(io::Backend& backend, Done done, std::chrono::seconds limit = 60
   return true;
 }
 
-/// Owns a descriptor; closes it at scope exit unless released.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-[[noreturn]] void fail_errno(const char* what) {
-  throw std::system_error(errno, std::system_category(), what);
-}
-
-struct Pipe {
-  Fd read_end;
-  Fd write_end;
-};
-
-Pipe make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) fail_errno("pipe2");
-  return {Fd(fds[0]), Fd(fds[1])};
-}
-
-Fd tcp_socket() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail_errno("socket");
-  return Fd(fd);
-}
-
-/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port; `address` receives where.
-Fd bound_loopback_socket(sockaddr_in& address) {
-  Fd fd = tcp_socket();
-  address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    fail_errno("bind");
-  }
-  socklen_t length = sizeof address;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    fail_errno("getsockname");
-  }
-  return fd;
-}
-
-Fd loopback_listener(sockaddr_in& address) {
-  Fd fd = bound_loopback_socket(address);
-  if (::listen(fd.get(), 16) != 0) fail_errno("listen");
-  return fd;
-}
-
-std::uint16_t local_port(int fd) {
-  sockaddr_in address{};
-  socklen_t length = sizeof address;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    fail_errno("getsockname");
-  }
-  return ntohs(address.sin_port);
-}
-
-/// Sets an environment variable for the scope and restores the previous state afterwards.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnvironment() {
-    if (previous_) {
-      ::setenv(name_.c_str(), previous_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> previous_;
-};
-
 /// Aborts the process with a message if not disarmed in time: a broken wake-up would otherwise
 /// hang the suite until the ctest timeout without saying which test.
 class Watchdog {
@@ -223,21 +124,16 @@ class BackendFixture : public ::testing::Test {
   explicit BackendFixture(io::BackendKind kind) : kind_(kind) {}
 
   void SetUp() override {
-    std::string why;
-    if (kind_ == io::BackendKind::uring && !io::uring_available(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    if (const auto why = backend_unavailable(kind_)) {
+      GTEST_SKIP() << "io_uring unavailable here: " << *why;
     }
-    descriptors_at_start_ = count_open_descriptors();
+    leak_check_.start();
   }
 
   void TearDown() override {
-    if (backend_) {
-      EXPECT_EQ(backend_->in_flight(), 0u) << "operations left in flight";
-    }
+    if (backend_) LeakCheck::expect_nothing_in_flight(*backend_);
     backend_.reset();
-    if (descriptors_at_start_ >= 0) {
-      EXPECT_EQ(count_open_descriptors(), descriptors_at_start_) << "descriptor leak";
-    }
+    if (leak_check_.started()) leak_check_.expect_no_descriptor_leak();
   }
 
   io::Backend& make(const io::BackendOptions& options = {}) {
@@ -250,7 +146,7 @@ class BackendFixture : public ::testing::Test {
 
   io::BackendKind kind_;
   std::unique_ptr<io::Backend> backend_;
-  int descriptors_at_start_ = -1;
+  LeakCheck leak_check_;
 };
 
 class BackendTest : public BackendFixture, public ::testing::WithParamInterface<io::BackendKind> {

@@ -22,36 +22,11 @@
 #include <span>
 #include <string>
 
+#include "support/environment.hpp"
 #include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
-
-/// Sets (or, with null, unsets) an environment variable for the scope; restores it afterwards.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnvironment() {
-    if (previous_) {
-      ::setenv(name_.c_str(), previous_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> previous_;
-};
 
 io::BackendKind expected_automatic_kind() {
   return io::uring_available() ? io::BackendKind::uring : io::BackendKind::epoll;

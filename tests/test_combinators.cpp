@@ -11,6 +11,8 @@
 #include <variant>
 #include <vector>
 
+#include "support/cancellation.hpp"
+#include "support/exceptions.hpp"
 #include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
@@ -96,50 +98,6 @@ Task<int> ignore_cancellation_for(std::chrono::milliseconds linger, bool* finish
   co_await sleep(linger);
   *finished = true;
   co_return 7;
-}
-
-/// Whether `task` ends cancelled.
-template <class T>
-Task<bool> ends_cancelled(TaskHandle<T> task) {
-  try {
-    co_await task;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
-}
-
-/// Cancels `target` after `delay`; whether it then ends cancelled.
-template <class T>
-Task<bool> cancel_after(TaskHandle<T> target, std::chrono::milliseconds delay) {
-  co_await sleep(delay);
-  target.cancel();
-  const bool cancelled = co_await ends_cancelled(target);
-  co_return cancelled;
-}
-
-/// Cancels every task and waits for all of them (test cleanup).
-template <class Handle>
-Task<> cancel_all(std::vector<Handle> tasks) {
-  for (Handle& task : tasks) {
-    task.cancel();
-  }
-  for (Handle& task : tasks) {
-    try {
-      co_await task;
-    } catch (const CancelledError&) {
-    }
-  }
-}
-
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& exception) {
-    return exception.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
 }
 
 // ---- gather

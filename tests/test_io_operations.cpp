@@ -21,6 +21,8 @@
 #include <system_error>
 #include <vector>
 
+#include "support/bytes.hpp"
+#include "support/descriptors.hpp"
 #include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
@@ -31,87 +33,6 @@ using namespace std::chrono_literals;
 class IoOperationsTest : public LoopTest {};
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-[[noreturn]] void fail_errno(const char* what) {
-  throw std::system_error(errno, std::system_category(), what);
-}
-
-/// Owns a descriptor; closes it at scope exit unless released.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct FdPair {
-  Fd first;
-  Fd second;
-};
-
-FdPair make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) fail_errno("pipe2");
-  return {Fd(fds[0]), Fd(fds[1])};
-}
-
-FdPair make_socketpair() {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-    fail_errno("socketpair");
-  }
-  return {Fd(fds[0]), Fd(fds[1])};
-}
-
-Fd tcp_socket() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail_errno("socket");
-  return Fd(fd);
-}
-
-/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port; `address` receives where.
-Fd bound_loopback_socket(sockaddr_in& address) {
-  Fd fd = tcp_socket();
-  address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    fail_errno("bind");
-  }
-  socklen_t length = sizeof address;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    fail_errno("getsockname");
-  }
-  return fd;
-}
-
-Fd loopback_listener(sockaddr_in& address) {
-  Fd fd = bound_loopback_socket(address);
-  if (::listen(fd.get(), 16) != 0) fail_errno("listen");
-  return fd;
-}
-
-std::span<const std::byte> bytes_of(const std::string& text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
-}
-
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
 
 /// Bytes waiting in `fd` right now (without blocking), as text.
 std::string drain_now(int fd) {
@@ -144,8 +65,8 @@ Task<std::string> write_then_read(int read_fd, int write_fd, std::string message
 }
 
 TEST_P(IoOperationsTest, WriteAndReadMoveBytesThroughAPipe) {
-  FdPair pipe = make_pipe();
-  EXPECT_EQ(run(write_then_read(pipe.first.get(), pipe.second.get(), "through a pipe")),
+  Pipe pipe = make_pipe();
+  EXPECT_EQ(run(write_then_read(pipe.read_end.get(), pipe.write_end.get(), "through a pipe")),
             "through a pipe");
 }
 
@@ -167,12 +88,12 @@ TEST_P(IoOperationsTest, WriteToAPipeWithoutReaderRaisesEpipeInsteadOfKillingThe
   standard.sa_handler = SIG_DFL;
   struct sigaction previous {};
   ASSERT_EQ(::sigaction(SIGPIPE, &standard, &previous), 0);
-  FdPair pipe = make_pipe();
-  pipe.first.reset();
+  Pipe pipe = make_pipe();
+  pipe.read_end.reset();
   Failure failure;
   {
     Loop own_loop(options());  // constructed while SIGPIPE is at its default
-    failure = own_loop.run_until_complete(write_to_pipe_without_reader(pipe.second.get()));
+    failure = own_loop.run_until_complete(write_to_pipe_without_reader(pipe.write_end.get()));
   }
   ::sigaction(SIGPIPE, &previous, nullptr);
   EXPECT_TRUE(failure.threw);
@@ -223,7 +144,7 @@ Task<std::string> send_then_recv(int from, int to, std::string message) {
 }
 
 TEST_P(IoOperationsTest, SendAndRecvMoveBytesThroughASocketPairBothWays) {
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   EXPECT_EQ(run(send_then_recv(pair.first.get(), pair.second.get(), "ping")), "ping");
   EXPECT_EQ(run(send_then_recv(pair.second.get(), pair.first.get(), "pong")), "pong");
 }
@@ -285,14 +206,15 @@ Task<std::string> read_with_guard(Loop* loop, int read_fd, int write_fd, std::st
 TEST_P(IoOperationsTest, ReadOnADescriptorNumberReusedAfterPlainCloseSeesTheNewPipe) {
   int number;
   {
-    FdPair old_pipe = make_pipe();
-    number = old_pipe.first.get();
-    EXPECT_EQ(run(read_with_guard(&loop(), old_pipe.first.get(), old_pipe.second.get(), "old")),
-              "old");
+    Pipe old_pipe = make_pipe();
+    number = old_pipe.read_end.get();
+    EXPECT_EQ(
+        run(read_with_guard(&loop(), old_pipe.read_end.get(), old_pipe.write_end.get(), "old")),
+        "old");
   }  // closed with close(2)
-  FdPair new_pipe = make_pipe();
-  ASSERT_EQ(new_pipe.first.get(), number) << "the descriptor number was not reused";
-  EXPECT_EQ(run(read_with_guard(&loop(), new_pipe.first.get(), new_pipe.second.get(), "new")),
+  Pipe new_pipe = make_pipe();
+  ASSERT_EQ(new_pipe.read_end.get(), number) << "the descriptor number was not reused";
+  EXPECT_EQ(run(read_with_guard(&loop(), new_pipe.read_end.get(), new_pipe.write_end.get(), "new")),
             "new");
 }
 
@@ -408,13 +330,13 @@ Task<void> poll_until_written(Loop* loop, int read_fd, int write_fd, PollOutcome
 }
 
 TEST_P(IoOperationsTest, PollForPollinWaitsForDataAndLeavesItUnread) {
-  FdPair pipe = make_pipe();
+  Pipe pipe = make_pipe();
   PollOutcome outcome;
-  run(poll_until_written(&loop(), pipe.first.get(), pipe.second.get(), &outcome));
+  run(poll_until_written(&loop(), pipe.read_end.get(), pipe.write_end.get(), &outcome));
   EXPECT_FALSE(outcome.done_before_write) << "poll(POLLIN) completed on an empty pipe";
   EXPECT_TRUE(outcome.events & POLLIN) << outcome.events;
   char byte = 0;
-  EXPECT_EQ(::read(pipe.first.get(), &byte, 1), 1);
+  EXPECT_EQ(::read(pipe.read_end.get(), &byte, 1), 1);
   EXPECT_EQ(byte, '!');
 }
 
@@ -446,8 +368,8 @@ Task<std::int32_t> close_through_backend(int fd) {
 }
 
 TEST_P(IoOperationsTest, CloseClosesTheDescriptor) {
-  FdPair pipe = make_pipe();
-  const int fd = pipe.first.release();
+  Pipe pipe = make_pipe();
+  const int fd = pipe.read_end.release();
   EXPECT_EQ(run(close_through_backend(fd)), 0);
   errno = 0;
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
@@ -458,8 +380,8 @@ TEST_P(IoOperationsTest, CloseClosesTheDescriptor) {
 
 /// A descriptor number that is not open.
 int closed_descriptor() {
-  FdPair pipe = make_pipe();
-  return pipe.first.get();  // both ends close when `pipe` goes away
+  Pipe pipe = make_pipe();
+  return pipe.read_end.get();  // both ends close when `pipe` goes away
 }
 
 Task<Failure> read_expecting_failure(int fd) {
@@ -535,8 +457,9 @@ TEST_P(IoOperationsTest, CloseOfAClosedDescriptorRaisesEbadf) {
 }
 
 TEST_P(IoOperationsTest, RecvOnAPipeRaisesEnotsock) {
-  FdPair pipe = make_pipe();
-  expect_failure(run(recv_expecting_failure(pipe.first.get())), ENOTSOCK, "recv", pipe.first.get());
+  Pipe pipe = make_pipe();
+  expect_failure(run(recv_expecting_failure(pipe.read_end.get())), ENOTSOCK, "recv",
+                 pipe.read_end.get());
 }
 
 // SIGPIPE would kill the test process by default; count it instead, so a regression fails the
@@ -591,7 +514,7 @@ void expect_broken_pipe(const Failure& failure, int fd) {
 
 TEST_P(IoOperationsTest, SendToAClosedSocketPairPeerRaisesEpipeWithoutSigpipe) {
   SigpipeCounter sigpipes;
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   pair.second.reset();
   expect_broken_pipe(run(send_expecting_failure(pair.first.get())), pair.first.get());
   EXPECT_EQ(sigpipe_count, 0) << "send raised SIGPIPE";
@@ -660,7 +583,7 @@ Task<void> cancel_blocked_recv(Loop* loop, int fd, CancelOutcome* outcome) {
 }
 
 TEST_P(IoOperationsTest, CancellingATaskBlockedInRecvRaisesCancelledErrorInIt) {
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   CancelOutcome outcome;
   run(cancel_blocked_recv(&loop(), pair.first.get(), &outcome));
   EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
@@ -723,7 +646,7 @@ Task<void> cancel_after_recv_completed(Loop* loop, int fd, int peer, RaceOutcome
 }
 
 TEST_P(IoOperationsTest, RecvThatCompletedBeforeCancelReturnsItsBytesAndCancelsAtTheNextAwait) {
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   RaceOutcome outcome;
   run(cancel_after_recv_completed(&loop(), pair.first.get(), pair.second.get(), &outcome));
   EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
@@ -755,7 +678,7 @@ Task<void> cancel_while_data_arrives(Loop* loop, int fd, int peer, RaceOutcome* 
 
 TEST_P(IoOperationsTest, RecvCancelledAsDataArrivesLosesNoBytes) {
   for (int round = 0; round < 20; ++round) {
-    FdPair pair = make_socketpair();
+    SocketPair pair = make_socketpair();
     RaceOutcome outcome;
     run(cancel_while_data_arrives(&loop(), pair.first.get(), pair.second.get(), &outcome));
     EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
@@ -824,8 +747,8 @@ Task<std::size_t> cancel_blocked(Loop* loop, Blocker blocker, int fd, bool* canc
 }
 
 TEST_P(IoOperationsTest, CancellingTasksBlockedInReadRecvAcceptPollAndTimeoutRaisesCancelledError) {
-  FdPair pipe = make_pipe();
-  FdPair pair = make_socketpair();
+  Pipe pipe = make_pipe();
+  SocketPair pair = make_socketpair();
   sockaddr_in address{};
   Fd listener = loopback_listener(address);
   const struct {
@@ -833,10 +756,10 @@ TEST_P(IoOperationsTest, CancellingTasksBlockedInReadRecvAcceptPollAndTimeoutRai
     int fd;
     const char* name;
   } cases[] = {
-      {Blocker::read_pipe, pipe.first.get(), "read"},
+      {Blocker::read_pipe, pipe.read_end.get(), "read"},
       {Blocker::recv_socket, pair.first.get(), "recv"},
       {Blocker::accept_listener, listener.get(), "accept"},
-      {Blocker::poll_pipe, pipe.first.get(), "poll"},
+      {Blocker::poll_pipe, pipe.read_end.get(), "poll"},
       {Blocker::long_timeout, -1, "timeout"},
   };
   for (const auto& each : cases) {
@@ -851,7 +774,7 @@ TEST_P(IoOperationsTest, CancellingTasksBlockedInReadRecvAcceptPollAndTimeoutRai
 // A loop destroyed while a task waits in a read: the backend lets go of the operation (io_uring:
 // cancels it and waits for the kernel) before the task's frame, which holds the buffer, is freed.
 TEST_P(IoOperationsTest, LoopDestroyedWithATaskBlockedInReadFreesItSafely) {
-  FdPair pipe = make_pipe();
+  Pipe pipe = make_pipe();
   std::vector<ExceptionContext> own_reports;
   bool cancelled = false;
   {
@@ -861,7 +784,7 @@ TEST_P(IoOperationsTest, LoopDestroyedWithATaskBlockedInReadFreesItSafely) {
     doomed.set_exception_handler(
         [&own_reports](Loop&, const ExceptionContext& context) { own_reports.push_back(context); });
     TaskHandle<void> blocked =
-        doomed.spawn(block_in(Blocker::read_pipe, pipe.first.get(), &cancelled));
+        doomed.spawn(block_in(Blocker::read_pipe, pipe.read_end.get(), &cancelled));
     doomed.run_until_complete(nop_through_backend());
     EXPECT_EQ(doomed.backend().in_flight(), 1u);
     EXPECT_FALSE(blocked.done());
@@ -871,9 +794,9 @@ TEST_P(IoOperationsTest, LoopDestroyedWithATaskBlockedInReadFreesItSafely) {
   EXPECT_NE(own_reports[0].message.find("destroyed but it is pending"), std::string::npos)
       << own_reports[0].message;
   // The read is gone from the kernel: bytes written now stay in the pipe.
-  ASSERT_EQ(::write(pipe.second.get(), "kept", 4), 4);
+  ASSERT_EQ(::write(pipe.write_end.get(), "kept", 4), 4);
   char check[8] = {};
-  EXPECT_EQ(::read(pipe.first.get(), check, sizeof check), 4);
+  EXPECT_EQ(::read(pipe.read_end.get(), check, sizeof check), 4);
 }
 
 // ---- bulk transfer ---------------------------------------------------------------------------
@@ -918,7 +841,7 @@ TEST_P(IoOperationsTest, OneMebibyteThroughASocketPairArrivesIntactWithWriterAnd
   }
   std::vector<std::byte> received;
   received.reserve(kSize);
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   run(transfer(&loop(), pair.first.get(), pair.second.get(), &data, &received));
   ASSERT_EQ(received.size(), kSize);
   std::size_t mismatches = 0;
@@ -956,7 +879,7 @@ TEST_P(IoOperationsTest, FullDuplexTransferOnOneSocketPairDeliversBothDirections
   }
   std::vector<std::byte> got_at_b;
   std::vector<std::byte> got_at_a;
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   run(full_duplex(&loop(), pair.first.get(), pair.second.get(), &a_to_b, &b_to_a, &got_at_b,
                   &got_at_a));
   EXPECT_TRUE(got_at_b == a_to_b) << "a to b: " << got_at_b.size() << " bytes";

@@ -25,10 +25,6 @@ class UdpTest : public LoopTest {};
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-std::span<const std::byte> bytes_of(std::string_view text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
-}
-
 struct Received {
   std::string text;
   Datagram datagram;

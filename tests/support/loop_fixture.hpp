@@ -3,7 +3,6 @@
 // reaches the loop's exception handler (a test that expects reports must check and clear
 // `reports`), and checks at teardown that no operation is left in flight and no descriptor leaked.
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -12,18 +11,9 @@
 
 #include <ringloop/ringloop.hpp>
 
-namespace ringloop::testing {
+#include "descriptors.hpp"
 
-/// Open descriptors of this process.
-inline int count_open_descriptors() {
-  int count = 0;
-  if (DIR* directory = ::opendir("/proc/self/fd")) {
-    while (::readdir(directory))
-      ++count;
-    ::closedir(directory);
-  }
-  return count;
-}
+namespace ringloop::testing {
 
 /// Test-name suffix for a backend parameter.
 inline std::string backend_param_name(const ::testing::TestParamInfo<io::BackendKind>& info) {
@@ -33,11 +23,10 @@ inline std::string backend_param_name(const ::testing::TestParamInfo<io::Backend
 class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
  protected:
   void SetUp() override {
-    std::string why;
-    if (GetParam() == io::BackendKind::uring && !io::uring_available(&why)) {
-      GTEST_SKIP() << "io_uring unavailable here: " << why;
+    if (const auto why = backend_unavailable(GetParam())) {
+      GTEST_SKIP() << "io_uring unavailable here: " << *why;
     }
-    descriptors_at_start_ = count_open_descriptors();
+    leak_check_.start();
     loop_.emplace(options());
     loop_->set_exception_handler(
         [this](Loop&, const ExceptionContext& context) { reports.push_back(context); });
@@ -45,7 +34,7 @@ class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
 
   void TearDown() override {
     if (loop_) {
-      EXPECT_EQ(loop_->backend().in_flight(), 0u) << "operations left in flight";
+      LeakCheck::expect_nothing_in_flight(loop_->backend());
       loop_.reset();
     } else if (!closed_by_test_) {
       return;  // skipped
@@ -54,7 +43,7 @@ class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
       ADD_FAILURE() << "unexpected report: " << report.message << " (task '" << report.task_name
                     << "'): " << describe_exception(report.exception);
     }
-    EXPECT_EQ(count_open_descriptors(), descriptors_at_start_) << "descriptor leak";
+    leak_check_.expect_no_descriptor_leak();
   }
 
   /// Options for the loop under test; override to change them.
@@ -83,7 +72,7 @@ class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
 
  private:
   std::optional<Loop> loop_;
-  int descriptors_at_start_ = 0;
+  LeakCheck leak_check_;
   bool closed_by_test_ = false;
 };
 
