@@ -100,13 +100,8 @@ Task<Failure> failure_of(Task<T> operation) {
   co_return failure;
 }
 
-class FileTest : public LoopTest {
+class FileTest : public TwoOffloadWorkersLoopTest {
  protected:
-  LoopOptions options() const override {
-    LoopOptions result = LoopTest::options();
-    result.offload_threads = 2;
-    return result;
-  }
   TemporaryDirectory directory;
 };
 

@@ -24,6 +24,7 @@
 #include "support/bytes.hpp"
 #include "support/descriptors.hpp"
 #include "support/loop_fixture.hpp"
+#include "support/signals.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -462,30 +463,6 @@ TEST_P(IoOperationsTest, RecvOnAPipeRaisesEnotsock) {
                  pipe.read_end.get());
 }
 
-// SIGPIPE would kill the test process by default; count it instead, so a regression fails the
-// test rather than the whole binary.
-volatile sig_atomic_t sigpipe_count = 0;
-void count_sigpipe(int) {
-  sigpipe_count = sigpipe_count + 1;
-}
-
-class SigpipeCounter {
- public:
-  SigpipeCounter() {
-    sigpipe_count = 0;
-    struct sigaction action {};
-    action.sa_handler = &count_sigpipe;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGPIPE, &action, &previous_);
-  }
-  ~SigpipeCounter() { ::sigaction(SIGPIPE, &previous_, nullptr); }
-  SigpipeCounter(const SigpipeCounter&) = delete;
-  SigpipeCounter& operator=(const SigpipeCounter&) = delete;
-
- private:
-  struct sigaction previous_ {};
-};
-
 Task<Failure> send_expecting_failure(int fd) {
   Failure failure;
   const std::string message(4096, 'x');
@@ -517,7 +494,7 @@ TEST_P(IoOperationsTest, SendToAClosedSocketPairPeerRaisesEpipeWithoutSigpipe) {
   SocketPair pair = make_socketpair();
   pair.second.reset();
   expect_broken_pipe(run(send_expecting_failure(pair.first.get())), pair.first.get());
-  EXPECT_EQ(sigpipe_count, 0) << "send raised SIGPIPE";
+  EXPECT_EQ(sigpipe_deliveries, 0) << "send raised SIGPIPE";
 }
 
 Task<int> accept_one(int listener) {
@@ -543,7 +520,7 @@ TEST_P(IoOperationsTest, SendToAClosedTcpPeerRaisesEpipeOrEconnresetWithoutSigpi
   ASSERT_GE(server.get(), 0);
   server.reset();
   expect_broken_pipe(run(send_expecting_failure(client.get())), client.get());
-  EXPECT_EQ(sigpipe_count, 0) << "send raised SIGPIPE";
+  EXPECT_EQ(sigpipe_deliveries, 0) << "send raised SIGPIPE";
 }
 
 // ---- cancellation ----------------------------------------------------------------------------

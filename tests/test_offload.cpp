@@ -17,14 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class OffloadTest : public LoopTest {
- protected:
-  LoopOptions options() const override {
-    LoopOptions result = LoopTest::options();
-    result.offload_threads = 2;
-    return result;
-  }
-};
+class OffloadTest : public TwoOffloadWorkersLoopTest {};
 
 std::int64_t square(std::int64_t value) {
   return value * value;

@@ -29,7 +29,9 @@
 #include <utility>
 #include <vector>
 
+#include "support/descriptors.hpp"
 #include "support/loop_fixture.hpp"
+#include "support/signals.hpp"
 #include "support/sockets.hpp"
 
 namespace ringloop::testing {
@@ -113,46 +115,6 @@ Task<> write_all_then_shutdown(StreamSocket* stream, const std::vector<std::byte
   co_await stream->write_all(*bytes);
   co_await stream->shutdown_write();
 }
-
-/// Sets RLIMIT_NOFILE's soft limit for the guard's lifetime, then restores the old limits.
-class DescriptorLimitGuard {
- public:
-  DescriptorLimitGuard() { ::getrlimit(RLIMIT_NOFILE, &saved_); }
-  DescriptorLimitGuard(const DescriptorLimitGuard&) = delete;
-  DescriptorLimitGuard& operator=(const DescriptorLimitGuard&) = delete;
-  ~DescriptorLimitGuard() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
-
-  [[nodiscard]] rlim_t hard() const noexcept { return saved_.rlim_max; }
-  bool set_soft(rlim_t soft) {
-    rlimit wanted = saved_;
-    wanted.rlim_cur = soft;
-    return ::setrlimit(RLIMIT_NOFILE, &wanted) == 0;
-  }
-
- private:
-  rlimit saved_{};
-};
-
-/// Counts SIGPIPE deliveries while alive (a handler of the test's own, which the loop leaves in
-/// place), then restores the previous disposition.
-volatile std::sig_atomic_t sigpipe_deliveries = 0;
-
-class SigpipeCounter {
- public:
-  SigpipeCounter() {
-    sigpipe_deliveries = 0;
-    struct sigaction counting {};
-    counting.sa_handler = [](int) { sigpipe_deliveries = sigpipe_deliveries + 1; };
-    ::sigemptyset(&counting.sa_mask);
-    ::sigaction(SIGPIPE, &counting, &previous_);
-  }
-  SigpipeCounter(const SigpipeCounter&) = delete;
-  SigpipeCounter& operator=(const SigpipeCounter&) = delete;
-  ~SigpipeCounter() { ::sigaction(SIGPIPE, &previous_, nullptr); }
-
- private:
-  struct sigaction previous_ {};
-};
 
 /// A TCP port on 127.0.0.1 (or ::1) that nobody listens on: a socket bound to it without
 /// listen(), held open so no other process takes the port meanwhile. A SYN to it gets a reset.

@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <optional>
@@ -156,5 +158,27 @@ inline std::uint16_t local_port(int fd) {
   }
   return ntohs(address.sin_port);
 }
+
+/// Lowers (or raises) RLIMIT_NOFILE's soft limit while alive; restores the limits as they were when
+/// constructed.
+class DescriptorLimitGuard {
+ public:
+  DescriptorLimitGuard() { ::getrlimit(RLIMIT_NOFILE, &saved_); }
+  DescriptorLimitGuard(const DescriptorLimitGuard&) = delete;
+  DescriptorLimitGuard& operator=(const DescriptorLimitGuard&) = delete;
+  ~DescriptorLimitGuard() { restore(); }
+
+  [[nodiscard]] rlim_t hard() const noexcept { return saved_.rlim_max; }
+  /// Sets the soft limit to `soft`, at most the hard limit; whether setrlimit() succeeded.
+  bool set_soft(rlim_t soft) {
+    rlimit wanted = saved_;
+    wanted.rlim_cur = std::min(soft, saved_.rlim_max);
+    return ::setrlimit(RLIMIT_NOFILE, &wanted) == 0;
+  }
+  void restore() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
 
 }  // namespace ringloop::testing

@@ -76,6 +76,16 @@ class LoopTest : public ::testing::TestWithParam<io::BackendKind> {
   bool closed_by_test_ = false;
 };
 
+/// A loop test whose loop has exactly two offload workers, so a test can occupy all of them.
+class TwoOffloadWorkersLoopTest : public LoopTest {
+ protected:
+  LoopOptions options() const override {
+    LoopOptions result = LoopTest::options();
+    result.offload_threads = 2;
+    return result;
+  }
+};
+
 }  // namespace ringloop::testing
 
 /// Runs every TEST_P of `suite` on both backends.
