@@ -23,6 +23,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "support/backend.hpp"
@@ -252,29 +253,42 @@ TEST_P(BackendTest, ThousandNopsThroughAFourEntrySubmissionQueueEachCompleteExac
 // never reaps inside submit() unless the kernel refuses a submission (EBUSY/EAGAIN, counted in
 // retried_enters), and requires IORING_FEAT_NODROP, so the kernel must have parked completions on
 // its overflow list, and the backend must have flushed them (overflow_flushes) without losing any.
-TEST_P(BackendTest, CompletionQueueOverflowOfThousandNopsLosesNone) {
+/// One kind of operation flooding the completion queue.
+struct OverflowCase {
+  const char* name;
+  io::OpCode code;
+  std::int32_t expected;  ///< the result each operation must complete with
+  bool blocking_polls;
+};
+
+class CompletionQueueOverflowTest
+    : public BackendFixture,
+      public ::testing::WithParamInterface<std::tuple<io::BackendKind, OverflowCase>> {
+ protected:
+  CompletionQueueOverflowTest() : BackendFixture(std::get<0>(GetParam())) {}
+  [[nodiscard]] const OverflowCase& overflow_case() const { return std::get<1>(GetParam()); }
+};
+
+TEST_P(CompletionQueueOverflowTest, ThousandOperationsLoseNone) {
   io::BackendOptions options;
   options.uring_entries = 4;
   options.uring_completion_entries = 8;
   io::Backend& backend = make(options);
-  submit_many_then_reap(backend, io::OpCode::nop, 1000, 0, /*blocking_polls=*/false);
+  const OverflowCase& flood = overflow_case();
+  submit_many_then_reap(backend, flood.code, 1000, flood.expected, flood.blocking_polls);
   if (uring()) {
     EXPECT_GT(backend.stats().overflow_flushes, 0u)
         << "retried_enters=" << backend.stats().retried_enters;
   }
 }
 
-TEST_P(BackendTest, CompletionQueueOverflowOfThousandZeroTimeoutsLosesNone) {
-  io::BackendOptions options;
-  options.uring_entries = 4;
-  options.uring_completion_entries = 8;
-  io::Backend& backend = make(options);
-  submit_many_then_reap(backend, io::OpCode::timeout, 1000, -ETIME, /*blocking_polls=*/true);
-  if (uring()) {
-    EXPECT_GT(backend.stats().overflow_flushes, 0u)
-        << "retried_enters=" << backend.stats().retried_enters;
-  }
-}
+INSTANTIATE_TEST_SUITE_P(
+    Backends, CompletionQueueOverflowTest,
+    ::testing::Combine(::testing::Values(io::BackendKind::uring, io::BackendKind::epoll),
+                       ::testing::Values(OverflowCase{"Nops", io::OpCode::nop, 0, false},
+                                         OverflowCase{"ZeroTimeouts", io::OpCode::timeout, -ETIME,
+                                                      true})),
+    BackendAndCaseName{});
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendTest,
                          ::testing::Values(io::BackendKind::uring, io::BackendKind::epoll),

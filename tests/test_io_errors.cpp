@@ -94,20 +94,23 @@ void expect_failure(const Failure& failure, int error, const std::string& operat
       << "'" << failure.what << "' does not name '" << where << "'";
 }
 
-TEST_P(IoOperationsTest, ReadOnAClosedDescriptorRaisesEbadfNamingReadAndTheFd) {
+/// An operation tried on a descriptor that is not open.
+struct ClosedDescriptorCase {
+  const char* name;  ///< the operation, as the error message names it
+  Task<Failure> (*attempt)(int fd);
+};
+
+class IoOnAClosedDescriptorTest : public LoopCaseTest<ClosedDescriptorCase> {};
+
+TEST_P(IoOnAClosedDescriptorTest, RaisesEbadfNamingTheOperationAndTheFd) {
   const int fd = closed_descriptor();
-  expect_failure(run(read_expecting_failure(fd)), EBADF, "read", fd);
+  expect_failure(run(test_case().attempt(fd)), EBADF, test_case().name, fd);
 }
 
-TEST_P(IoOperationsTest, WriteOnAClosedDescriptorRaisesEbadfNamingWriteAndTheFd) {
-  const int fd = closed_descriptor();
-  expect_failure(run(write_expecting_failure(fd)), EBADF, "write", fd);
-}
-
-TEST_P(IoOperationsTest, CloseOfAClosedDescriptorRaisesEbadf) {
-  const int fd = closed_descriptor();
-  expect_failure(run(close_expecting_failure(fd)), EBADF, "close", fd);
-}
+RINGLOOP_ON_BOTH_BACKENDS_FOR_EACH(IoOnAClosedDescriptorTest,
+                                   ClosedDescriptorCase{"read", &read_expecting_failure},
+                                   ClosedDescriptorCase{"write", &write_expecting_failure},
+                                   ClosedDescriptorCase{"close", &close_expecting_failure});
 
 TEST_P(IoOperationsTest, RecvOnAPipeRaisesEnotsock) {
   Pipe pipe = make_pipe();

@@ -130,13 +130,20 @@ Task<> cancel_drain_or_flush(bool use_flush) {
   co_await c.server.close();
 }
 
-TEST_P(StreamSocketTest, CancellingABlockedDrainLeavesTheBufferedBytesToBeSent) {
-  run(cancel_drain_or_flush(false));
+/// Which wait for the write buffer a test cancels.
+struct BufferWaitCase {
+  const char* name;
+  bool use_flush;  ///< wait in flush() rather than in drain()
+};
+
+class CancelledBufferWaitTest : public LoopCaseTest<BufferWaitCase> {};
+
+TEST_P(CancelledBufferWaitTest, CancellingABlockedWaitLeavesTheBufferedBytesToBeSent) {
+  run(cancel_drain_or_flush(test_case().use_flush));
 }
 
-TEST_P(StreamSocketTest, CancellingABlockedFlushLeavesTheBufferedBytesToBeSent) {
-  run(cancel_drain_or_flush(true));
-}
+RINGLOOP_ON_BOTH_BACKENDS_FOR_EACH(CancelledBufferWaitTest, BufferWaitCase{"drain", false},
+                                   BufferWaitCase{"flush", true});
 
 Task<> write_all_bytes(StreamSocket* stream, const std::vector<std::byte>* bytes) {
   co_await stream->write_all(*bytes);
