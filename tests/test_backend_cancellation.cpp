@@ -1,6 +1,5 @@
-// io::Backend cancellation (always completes, and until then the operation owns its buffer) and
-// ring pressure (a full submission queue, completion-queue overflow) losing nothing, on both
-// reactors.
+// Raw io::Backend cancellation on both reactors (always completes, the operation owns its buffer
+// until then) and ring pressure (full submission queue, completion-queue overflow) losing nothing.
 
 #include <arpa/inet.h>
 #include <fcntl.h>

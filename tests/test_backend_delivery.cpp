@@ -1,6 +1,5 @@
-// The io::Backend contract, driven directly (no loop, no tasks) on both reactors: completions
-// arrive through poll() only, io_uring makes no system call while nothing is in flight, wake()
-// works across threads, and timeout operations last their duration.
+// The raw io::Backend on both reactors: completions arrive through poll() only, io_uring makes no
+// system call while nothing is in flight, wake() works across threads, timeouts last their time.
 
 #include <arpa/inet.h>
 #include <fcntl.h>

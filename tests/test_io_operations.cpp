@@ -1,6 +1,5 @@
-// Awaitable descriptor operations (ringloop::ops) inside tasks, on both backends: pipes, socket
-// pairs, TCP over loopback, poll/timeout/nop/close, a program's own SIGPIPE handler kept, and bulk
-// transfers in both directions. Errors: test_io_errors.cpp; cancellation: test_io_cancellation.cpp.
+// Awaitable descriptor operations (ringloop::ops) in tasks on both backends: pipes, socket pairs,
+// TCP over loopback, poll/timeout/nop/close, SIGPIPE handling, bulk transfers in both directions.
 
 #include <arpa/inet.h>
 #include <fcntl.h>

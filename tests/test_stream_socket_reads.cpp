@@ -1,7 +1,5 @@
-// StreamSocket's reads over real TCP connections on 127.0.0.1, on both backends: read_exactly,
-// read_until and readline over split and merged peer writes, LimitOverrunError and
-// IncompleteReadError leaving the stream usable, read_some after buffered reads, and one reader at
-// a time.
+// StreamSocket reads over loopback TCP on both backends: read_exactly, read_until, readline,
+// read_some, the errors that leave the stream usable, and one reader at a time.
 
 #include <netinet/in.h>
 #include <sys/ioctl.h>

@@ -1,6 +1,5 @@
-// StreamSocket's writes on both backends: write() and drain() keeping memory bounded against a slow
-// reader, flush(), shutdown_write(), close() flushing first, and a peer reset surfacing from
-// drain()/flush() instead of SIGPIPE.
+// StreamSocket writes on both backends: write()/drain() bounded against a slow reader, flush(),
+// shutdown_write(), close() flushing first, a peer reset surfacing instead of SIGPIPE.
 
 #include <netinet/in.h>
 #include <sys/ioctl.h>
