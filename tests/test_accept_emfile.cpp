@@ -28,8 +28,9 @@
 #include <utility>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "socket_test_support.hpp"
+#include "support/descriptors.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/sockets.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -62,25 +63,6 @@ int highest_open_descriptor() {
   }
   return highest;
 }
-
-/// Restores RLIMIT_NOFILE as it was when constructed.
-class DescriptorLimitGuard {
- public:
-  DescriptorLimitGuard() { ::getrlimit(RLIMIT_NOFILE, &saved_); }
-  DescriptorLimitGuard(const DescriptorLimitGuard&) = delete;
-  DescriptorLimitGuard& operator=(const DescriptorLimitGuard&) = delete;
-  ~DescriptorLimitGuard() { restore(); }
-
-  bool set_soft(rlim_t soft) {
-    rlimit wanted = saved_;
-    wanted.rlim_cur = std::min(soft, saved_.rlim_max);
-    return ::setrlimit(RLIMIT_NOFILE, &wanted) == 0;
-  }
-  void restore() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
-
- private:
-  rlimit saved_{};
-};
 
 /// Takes every free descriptor (dups of /dev/null) once the soft limit is low, so the process
 /// has none left; release() or the destructor gives them back.

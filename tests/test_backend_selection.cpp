@@ -20,38 +20,14 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 
-#include "loop_fixture.hpp"
+#include "support/environment.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
-
-/// Sets (or, with null, unsets) an environment variable for the scope; restores it afterwards.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnvironment() {
-    if (previous_) {
-      ::setenv(name_.c_str(), previous_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> previous_;
-};
 
 io::BackendKind expected_automatic_kind() {
   return io::uring_available() ? io::BackendKind::uring : io::BackendKind::epoll;
@@ -348,6 +324,37 @@ TEST(BackendSelectionWithoutUringTest, RingloopBackendUringWhereSeccompRefusesIt
 
 TEST(BackendSelectionWithoutUringTest, AutomaticSelectionFallsBackToEpollAndRunsATask) {
   expect_child_succeeds(&automatic_selection_falls_back_to_epoll);
+}
+
+// ---- selection errors ------------------------------------------------------------------------
+
+TEST(BackendKindTest, ParseBackendKindAcceptsTheDocumentedNames) {
+  EXPECT_EQ(io::parse_backend_kind("uring"), io::BackendKind::uring);
+  EXPECT_EQ(io::parse_backend_kind("io_uring"), io::BackendKind::uring);
+  EXPECT_EQ(io::parse_backend_kind("epoll"), io::BackendKind::epoll);
+  EXPECT_EQ(io::backend_name(io::BackendKind::uring), "uring");
+  EXPECT_EQ(io::backend_name(io::BackendKind::epoll), "epoll");
+}
+
+TEST(BackendKindTest, ParseBackendKindRejectsAnUnknownNameNamingIt) {
+  try {
+    (void)io::parse_backend_kind("bogus");
+    ADD_FAILURE() << "parse_backend_kind(\"bogus\") did not throw";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("bogus"), std::string::npos) << error.what();
+  }
+}
+
+TEST(BackendKindTest, BogusRingloopBackendEnvironmentMakesAutomaticSelectionThrow) {
+  ScopedEnvironment environment("RINGLOOP_BACKEND", "bogus");
+  try {
+    (void)io::make_backend(std::nullopt);
+    ADD_FAILURE() << "make_backend(nullopt) accepted RINGLOOP_BACKEND=bogus";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("bogus"), std::string::npos) << error.what();
+  }
+  // An explicit kind does not consult the environment.
+  EXPECT_EQ(io::make_backend(io::BackendKind::epoll)->kind(), io::BackendKind::epoll);
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/cancellation.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -147,17 +148,6 @@ Task<> chain_level(int level, std::vector<std::string>* log) {
   }
 }
 
-/// Awaits `task` from a task and says whether that raised CancelledError.
-template <class T>
-Task<bool> await_expecting_cancel(TaskHandle<T> task) {
-  try {
-    co_await task;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
-}
-
 Task<> yield_times(int count) {
   for (int i = 0; i < count; ++i)
     co_await yield_now();
@@ -168,7 +158,7 @@ Task<std::vector<std::string>> cancel_sleeper_before_sibling(TaskHandle<> sleepe
                                                              std::vector<std::string>* log) {
   co_await yield_now();  // both have started sleeping
   sleeper.cancel();
-  const bool cancelled = co_await await_expecting_cancel(sleeper);
+  const bool cancelled = co_await ends_cancelled(sleeper);
   log->push_back(cancelled ? "sleeper cancelled" : "sleeper not cancelled");
   co_await sibling;
   co_return *log;
@@ -180,7 +170,7 @@ Task<std::size_t> cancel_pipe_reader(Loop* loop, TaskHandle<std::int32_t> reader
   co_await yield_now();
   *in_flight_before = loop->backend().in_flight();
   reader.cancel();
-  co_await await_expecting_cancel(reader);
+  co_await ends_cancelled(reader);
   co_return loop->backend().in_flight();
 }
 
@@ -189,7 +179,7 @@ Task<std::int32_t> read_after_cancelled_read(int read_end, int write_end) {
   co_await yield_now();
   co_await yield_now();
   first.cancel();
-  co_await await_expecting_cancel(first);
+  co_await ends_cancelled(first);
   const char data[] = "hello";
   if (::write(write_end, data, 5) != 5) co_return -1;
   const std::int32_t count = co_await read_pipe(read_end);
@@ -246,7 +236,7 @@ TEST_P(CancellationTest, CancelWhileAwaitingAFutureCancelsTheFuture) {
   run(yield_times(2));
   EXPECT_FALSE(future.done());
   EXPECT_TRUE(task.cancel());
-  EXPECT_TRUE(run(await_expecting_cancel(task)));
+  EXPECT_TRUE(run(ends_cancelled(task)));
   EXPECT_TRUE(task.cancelled());
   EXPECT_TRUE(future.cancelled()) << "asyncio cancels the future a cancelled task awaited";
 }
@@ -257,7 +247,7 @@ TEST_P(CancellationTest, CancelWhileAwaitingATaskCancelsTheInnerTask) {
   auto outer = loop().spawn(await_handle(inner), "outer");
   run(yield_times(2));
   EXPECT_TRUE(outer.cancel());
-  EXPECT_TRUE(run(await_expecting_cancel(outer)));
+  EXPECT_TRUE(run(ends_cancelled(outer)));
   EXPECT_TRUE(outer.cancelled());
   EXPECT_TRUE(inner.done());
   EXPECT_TRUE(inner.cancelled());

@@ -30,7 +30,9 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/descriptors.hpp"
+#include "support/line_format.hpp"
+#include "support/loop_fixture.hpp"
 
 extern char** environ;
 
@@ -46,34 +48,6 @@ constexpr auto kEchoTimeout = 10s;
 
 const std::string kServer = RINGLOOP_SAMPLES_DIR "/echo_server";
 const std::string kClient = RINGLOOP_SAMPLES_DIR "/echo_client";
-
-/// Owns a descriptor.
-class Descriptor {
- public:
-  Descriptor() = default;
-  explicit Descriptor(int fd) : fd_(fd) {}
-  Descriptor(Descriptor&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Descriptor& operator=(Descriptor&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() { reset(); }
-
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 /// How a child process ended.
 struct ExitStatus {
@@ -96,11 +70,11 @@ class ChildProcess {
     int out[2];
     int err[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return;
-    stdout_ = Descriptor(out[0]);
-    Descriptor out_write(out[1]);
+    stdout_ = Fd(out[0]);
+    Fd out_write(out[1]);
     if (::pipe2(err, O_CLOEXEC) != 0) return;
-    stderr_ = Descriptor(err[0]);
-    Descriptor err_write(err[1]);
+    stderr_ = Fd(err[0]);
+    Fd err_write(err[1]);
 
     posix_spawn_file_actions_t actions;
     ::posix_spawn_file_actions_init(&actions);
@@ -187,7 +161,7 @@ class ChildProcess {
 
  private:
   // One read into `text`; false at end of stream, on error or past the deadline.
-  static bool read_some(Descriptor& pipe, std::string& text, SteadyClock::time_point deadline) {
+  static bool read_some(Fd& pipe, std::string& text, SteadyClock::time_point deadline) {
     if (pipe.get() < 0) return false;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
@@ -198,7 +172,7 @@ class ChildProcess {
   }
 
   // Reads once; closes the pipe at end of stream. False when nothing more will come.
-  static bool drain_into(Descriptor& pipe, std::string& text) {
+  static bool drain_into(Fd& pipe, std::string& text) {
     char chunk[4096];
     const ssize_t got = ::read(pipe.get(), chunk, sizeof chunk);
     if (got > 0) {
@@ -233,33 +207,11 @@ class ChildProcess {
   }
 
   pid_t pid_ = -1;
-  Descriptor stdout_;
-  Descriptor stderr_;
+  Fd stdout_;
+  Fd stderr_;
   std::string stdout_text_;
   std::string stderr_text_;
 };
-
-/// Whether `line` fits `format`, where '*' stands for one or more digits and '#' for exactly one.
-bool fits(std::string_view line, std::string_view format) {
-  std::size_t at = 0;
-  for (const char wanted : format) {
-    const auto digit = [&] {
-      return at < line.size() && std::isdigit(static_cast<unsigned char>(line[at]));
-    };
-    if (wanted == '*') {
-      if (!digit()) return false;
-      while (digit())
-        ++at;
-    } else if (wanted == '#') {
-      if (!digit()) return false;
-      ++at;
-    } else {
-      if (at >= line.size() || line[at] != wanted) return false;
-      ++at;
-    }
-  }
-  return at == line.size();
-}
 
 /// The value of `key=` in echo_client's line, or -1.
 double field(const std::string& line, const std::string& key) {
@@ -275,15 +227,15 @@ std::uint16_t port_of(const std::string& line) {
   return static_cast<std::uint16_t>(std::strtoul(line.c_str() + colon + 1, nullptr, 10));
 }
 
-/// A blocking TCP socket connected to 127.0.0.1:`port`, or an empty Descriptor.
-Descriptor connect_to(std::uint16_t port) {
-  Descriptor socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+/// A blocking TCP socket connected to 127.0.0.1:`port`, or an empty Fd.
+Fd connect_to(std::uint16_t port) {
+  Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    return Descriptor();
+    return Fd();
   }
   return socket;
 }
@@ -409,7 +361,7 @@ TEST_P(EchoSamples, ServerPrintsItsPortAndEchoesEverySizeUpToOneMebibyte) {
   std::optional<ChildProcess> server;
   const std::uint16_t port = start_server(server);
   ASSERT_NE(port, 0);
-  Descriptor connection = connect_to(port);
+  Fd connection = connect_to(port);
   ASSERT_GE(connection.get(), 0) << "cannot connect to port " << port;
 
   const std::size_t sizes[] = {1, 100, 4096, 64 * 1024 + 1, 1024 * 1024};
@@ -427,7 +379,7 @@ TEST_P(EchoSamples, ServerEchoesSeveralConnectionsAtOnceEachItsOwnBytes) {
   std::optional<ChildProcess> server;
   const std::uint16_t port = start_server(server);
   ASSERT_NE(port, 0);
-  std::vector<Descriptor> connections;
+  std::vector<Fd> connections;
   std::vector<int> sockets;
   for (int i = 0; i < 4; ++i) {
     connections.push_back(connect_to(port));
@@ -484,9 +436,9 @@ TEST_P(EchoSamples, ClientAgainstServerPrintsOneLineWithNoErrors) {
 /// Open connections (one idle, one that has echoed, one with a half-sent message), a signal:
 /// the server exits 0 and every connection reads its end.
 void stop_with_open_connections(std::uint16_t port, ChildProcess& server, int signal_number) {
-  Descriptor idle = connect_to(port);
-  Descriptor used = connect_to(port);
-  Descriptor partial = connect_to(port);
+  Fd idle = connect_to(port);
+  Fd used = connect_to(port);
+  Fd partial = connect_to(port);
   ASSERT_GE(idle.get(), 0);
   ASSERT_GE(used.get(), 0);
   ASSERT_GE(partial.get(), 0);
@@ -528,8 +480,8 @@ TEST_P(EchoSamples, SignalBeforeAnyConnectionStillExitsZero) {
 }
 
 /// A listening socket of this process on 127.0.0.1 with a kernel-chosen port.
-Descriptor listening_socket(bool listen, std::uint16_t* port) {
-  Descriptor socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+Fd listening_socket(bool listen, std::uint16_t* port) {
+  Fd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -537,7 +489,7 @@ Descriptor listening_socket(bool listen, std::uint16_t* port) {
   if (::bind(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
       (listen && ::listen(socket.get(), 16) != 0) ||
       ::getsockname(socket.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return Descriptor();
+    return Fd();
   }
   *port = ntohs(address.sin_port);
   return socket;
@@ -545,7 +497,7 @@ Descriptor listening_socket(bool listen, std::uint16_t* port) {
 
 TEST_P(EchoSamples, ServerExitsOneWhenItsPortIsTaken) {
   std::uint16_t port = 0;
-  const Descriptor taken = listening_socket(true, &port);
+  const Fd taken = listening_socket(true, &port);
   ASSERT_GE(taken.get(), 0);
   ChildProcess server(kServer, {"--port", std::to_string(port), "--backend", backend()});
   const ExitStatus status = server.finish(kStartTimeout);
@@ -557,7 +509,7 @@ TEST_P(EchoSamples, ServerExitsOneWhenItsPortIsTaken) {
 TEST_P(EchoSamples, ClientExitsNonZeroWhenNobodyListens) {
   std::uint16_t port = 0;
   // Bound, not listening: the port is ours and a connection to it is refused.
-  const Descriptor reserved = listening_socket(false, &port);
+  const Fd reserved = listening_socket(false, &port);
   ASSERT_GE(reserved.get(), 0);
   const ClientRun run = run_client(port, "2", "100", "0.2");
   EXPECT_FALSE(run.status.timed_out);

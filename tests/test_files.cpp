@@ -21,8 +21,9 @@
 #include <utility>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "temporary_directory.hpp"
+#include "support/bytes.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/temporary_directory.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -57,10 +58,6 @@ std::string difference(const Bytes& actual, const Bytes& expected) {
   }
   const auto mismatch = std::mismatch(actual.begin(), actual.end(), expected.begin());
   return "first difference at byte " + std::to_string(mismatch.first - actual.begin());
-}
-
-std::span<const std::byte> text_bytes(const std::string& text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
 }
 
 /// The file's contents read with plain system calls, independent of the code under test.
@@ -103,13 +100,8 @@ Task<Failure> failure_of(Task<T> operation) {
   co_return failure;
 }
 
-class FileTest : public LoopTest {
+class FileTest : public TwoOffloadWorkersLoopTest {
  protected:
-  LoopOptions options() const override {
-    LoopOptions result = LoopTest::options();
-    result.offload_threads = 2;
-    return result;
-  }
   TemporaryDirectory directory;
 };
 
@@ -234,9 +226,9 @@ TEST_P(FileTest, WriteAtAndReadAtOfZeroAndOneByte) {
 Task<Bytes> write_all_twice_then_read_all(std::string path, std::string first, std::string second) {
   auto opening = File::open(path, O_RDWR | O_CREAT | O_TRUNC);
   File file = co_await opening;
-  auto writing_first = file.write_all(text_bytes(first));
+  auto writing_first = file.write_all(bytes_of(first));
   co_await writing_first;
-  auto writing_second = file.write_all(text_bytes(second));
+  auto writing_second = file.write_all(bytes_of(second));
   co_await writing_second;
   auto reading = file.read_all();
   Bytes all = co_await reading;
@@ -252,7 +244,7 @@ TEST_P(FileTest, WriteAllContinuesAtTheFilePositionAndReadAllStartsAtZero) {
 Task<Bytes> append_with_o_append(std::string path, std::string more) {
   auto opening = File::open(path, O_WRONLY | O_APPEND);
   File file = co_await opening;
-  auto writing = file.write_all(text_bytes(more));
+  auto writing = file.write_all(bytes_of(more));
   co_await writing;
   auto closing = file.close();
   co_await closing;
@@ -445,7 +437,7 @@ Task<Failure> write_to_read_only(std::string path) {
   auto opening = File::open(path, O_RDONLY);
   File file = co_await opening;
   const std::string text = "nope";
-  auto writing = failure_of(file.write_at(text_bytes(text), 0));
+  auto writing = failure_of(file.write_at(bytes_of(text), 0));
   co_return co_await writing;
 }
 

@@ -6,29 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/exceptions.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/loop_steps.hpp"
 
 namespace ringloop::testing {
 namespace {
 
-class FutureTest : public LoopTest {
- protected:
-  /// Runs exactly one loop iteration (stop() before run_forever() does that).
-  void run_one_iteration() {
-    loop().stop();
-    loop().run_forever();
-  }
-};
-
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& exception) {
-    return exception.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
+class FutureTest : public LoopTest {};
 
 std::exception_ptr runtime_error(const char* message) {
   return std::make_exception_ptr(std::runtime_error(message));
@@ -300,14 +285,14 @@ TEST_P(FutureTest, DoneCallbackRunsThroughTheLoopAfterSetResult) {
     ++calls;
     seen = done.result();
   });
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(calls, 0) << "ran before the future was done";
   future.set_result(31);
   EXPECT_EQ(calls, 0) << "ran inside set_result() instead of through the loop";
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(seen, 31);
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(calls, 1) << "ran twice";
 }
 
@@ -317,7 +302,7 @@ TEST_P(FutureTest, DoneCallbacksRunInRegistrationOrder) {
   for (int i = 0; i < 5; ++i)
     future.add_done_callback([&order, i](Future<>&) { order.push_back(i); });
   future.set_result();
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
 }
 
@@ -327,7 +312,7 @@ TEST_P(FutureTest, DoneCallbackAddedToADoneFutureRunsInTheNextIteration) {
   int calls = 0;
   future.add_done_callback([&](Future<int>&) { ++calls; });
   EXPECT_EQ(calls, 0);
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(calls, 1);
 }
 
@@ -341,7 +326,7 @@ TEST_P(FutureTest, DoneCallbacksSeeFailureAndCancellation) {
   cancelled.add_done_callback([&](Future<int>& future) { cancelled_seen = future.cancelled(); });
   failed.set_exception(runtime_error("callback sees this"));
   cancelled.cancel();
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(failed_seen, "callback sees this");
   EXPECT_TRUE(cancelled_seen);
 }

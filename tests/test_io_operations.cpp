@@ -1,7 +1,5 @@
-// Awaitable descriptor operations (ringloop::ops) inside tasks, on both backends: pipes, socket
-// pairs, TCP over loopback, poll/timeout/nop/close, errors as std::system_error naming the
-// operation and descriptor, no SIGPIPE, cancellation of a blocked operation, and no lost bytes
-// when a cancellation meets a completion.
+// Awaitable descriptor operations (ringloop::ops) in tasks on both backends: pipes, socket pairs,
+// TCP over loopback, poll/timeout/nop/close, SIGPIPE handling, bulk transfers in both directions.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,116 +19,17 @@
 #include <system_error>
 #include <vector>
 
-#include "loop_fixture.hpp"
-
+#include "support/bytes.hpp"
+#include "support/descriptors.hpp"
+#include "support/io_operations.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/signals.hpp"
 namespace ringloop::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
 class IoOperationsTest : public LoopTest {};
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-[[noreturn]] void fail_errno(const char* what) {
-  throw std::system_error(errno, std::system_category(), what);
-}
-
-/// Owns a descriptor; closes it at scope exit unless released.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  ~Fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct FdPair {
-  Fd first;
-  Fd second;
-};
-
-FdPair make_pipe() {
-  int fds[2];
-  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) fail_errno("pipe2");
-  return {Fd(fds[0]), Fd(fds[1])};
-}
-
-FdPair make_socketpair() {
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
-    fail_errno("socketpair");
-  }
-  return {Fd(fds[0]), Fd(fds[1])};
-}
-
-Fd tcp_socket() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail_errno("socket");
-  return Fd(fd);
-}
-
-/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port; `address` receives where.
-Fd bound_loopback_socket(sockaddr_in& address) {
-  Fd fd = tcp_socket();
-  address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    fail_errno("bind");
-  }
-  socklen_t length = sizeof address;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    fail_errno("getsockname");
-  }
-  return fd;
-}
-
-Fd loopback_listener(sockaddr_in& address) {
-  Fd fd = bound_loopback_socket(address);
-  if (::listen(fd.get(), 16) != 0) fail_errno("listen");
-  return fd;
-}
-
-std::span<const std::byte> bytes_of(const std::string& text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
-}
-
-std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-/// Bytes waiting in `fd` right now (without blocking), as text.
-std::string drain_now(int fd) {
-  std::string result;
-  char buffer[256];
-  for (;;) {
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
-    if (n <= 0) break;
-    result.append(buffer, static_cast<std::size_t>(n));
-  }
-  return result;
-}
-
-/// What an operation that was expected to fail threw.
-struct Failure {
-  bool threw = false;
-  std::error_code code;
-  std::string what;
-};
 
 // ---- read / write / send / recv --------------------------------------------------------------
 
@@ -144,8 +43,8 @@ Task<std::string> write_then_read(int read_fd, int write_fd, std::string message
 }
 
 TEST_P(IoOperationsTest, WriteAndReadMoveBytesThroughAPipe) {
-  FdPair pipe = make_pipe();
-  EXPECT_EQ(run(write_then_read(pipe.first.get(), pipe.second.get(), "through a pipe")),
+  Pipe pipe = make_pipe();
+  EXPECT_EQ(run(write_then_read(pipe.read_end.get(), pipe.write_end.get(), "through a pipe")),
             "through a pipe");
 }
 
@@ -167,12 +66,12 @@ TEST_P(IoOperationsTest, WriteToAPipeWithoutReaderRaisesEpipeInsteadOfKillingThe
   standard.sa_handler = SIG_DFL;
   struct sigaction previous {};
   ASSERT_EQ(::sigaction(SIGPIPE, &standard, &previous), 0);
-  FdPair pipe = make_pipe();
-  pipe.first.reset();
+  Pipe pipe = make_pipe();
+  pipe.read_end.reset();
   Failure failure;
   {
     Loop own_loop(options());  // constructed while SIGPIPE is at its default
-    failure = own_loop.run_until_complete(write_to_pipe_without_reader(pipe.second.get()));
+    failure = own_loop.run_until_complete(write_to_pipe_without_reader(pipe.write_end.get()));
   }
   ::sigaction(SIGPIPE, &previous, nullptr);
   EXPECT_TRUE(failure.threw);
@@ -223,7 +122,7 @@ Task<std::string> send_then_recv(int from, int to, std::string message) {
 }
 
 TEST_P(IoOperationsTest, SendAndRecvMoveBytesThroughASocketPairBothWays) {
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   EXPECT_EQ(run(send_then_recv(pair.first.get(), pair.second.get(), "ping")), "ping");
   EXPECT_EQ(run(send_then_recv(pair.second.get(), pair.first.get(), "pong")), "pong");
 }
@@ -285,14 +184,15 @@ Task<std::string> read_with_guard(Loop* loop, int read_fd, int write_fd, std::st
 TEST_P(IoOperationsTest, ReadOnADescriptorNumberReusedAfterPlainCloseSeesTheNewPipe) {
   int number;
   {
-    FdPair old_pipe = make_pipe();
-    number = old_pipe.first.get();
-    EXPECT_EQ(run(read_with_guard(&loop(), old_pipe.first.get(), old_pipe.second.get(), "old")),
-              "old");
+    Pipe old_pipe = make_pipe();
+    number = old_pipe.read_end.get();
+    EXPECT_EQ(
+        run(read_with_guard(&loop(), old_pipe.read_end.get(), old_pipe.write_end.get(), "old")),
+        "old");
   }  // closed with close(2)
-  FdPair new_pipe = make_pipe();
-  ASSERT_EQ(new_pipe.first.get(), number) << "the descriptor number was not reused";
-  EXPECT_EQ(run(read_with_guard(&loop(), new_pipe.first.get(), new_pipe.second.get(), "new")),
+  Pipe new_pipe = make_pipe();
+  ASSERT_EQ(new_pipe.read_end.get(), number) << "the descriptor number was not reused";
+  EXPECT_EQ(run(read_with_guard(&loop(), new_pipe.read_end.get(), new_pipe.write_end.get(), "new")),
             "new");
 }
 
@@ -408,13 +308,13 @@ Task<void> poll_until_written(Loop* loop, int read_fd, int write_fd, PollOutcome
 }
 
 TEST_P(IoOperationsTest, PollForPollinWaitsForDataAndLeavesItUnread) {
-  FdPair pipe = make_pipe();
+  Pipe pipe = make_pipe();
   PollOutcome outcome;
-  run(poll_until_written(&loop(), pipe.first.get(), pipe.second.get(), &outcome));
+  run(poll_until_written(&loop(), pipe.read_end.get(), pipe.write_end.get(), &outcome));
   EXPECT_FALSE(outcome.done_before_write) << "poll(POLLIN) completed on an empty pipe";
   EXPECT_TRUE(outcome.events & POLLIN) << outcome.events;
   char byte = 0;
-  EXPECT_EQ(::read(pipe.first.get(), &byte, 1), 1);
+  EXPECT_EQ(::read(pipe.read_end.get(), &byte, 1), 1);
   EXPECT_EQ(byte, '!');
 }
 
@@ -429,11 +329,6 @@ TEST_P(IoOperationsTest, TimeoutGivesZeroNoEarlierThanItsDuration) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 30ms);
 }
 
-Task<std::int32_t> nop_through_backend() {
-  const std::int32_t result = co_await ops::nop();
-  co_return result;
-}
-
 TEST_P(IoOperationsTest, NopCompletesWithZeroThroughTheBackend) {
   const std::uint64_t submitted_before = loop().backend().stats().submitted;
   EXPECT_EQ(run(nop_through_backend()), 0);
@@ -446,434 +341,12 @@ Task<std::int32_t> close_through_backend(int fd) {
 }
 
 TEST_P(IoOperationsTest, CloseClosesTheDescriptor) {
-  FdPair pipe = make_pipe();
-  const int fd = pipe.first.release();
+  Pipe pipe = make_pipe();
+  const int fd = pipe.read_end.release();
   EXPECT_EQ(run(close_through_backend(fd)), 0);
   errno = 0;
   EXPECT_EQ(::fcntl(fd, F_GETFD), -1);
   EXPECT_EQ(errno, EBADF);
-}
-
-// ---- errors ----------------------------------------------------------------------------------
-
-/// A descriptor number that is not open.
-int closed_descriptor() {
-  FdPair pipe = make_pipe();
-  return pipe.first.get();  // both ends close when `pipe` goes away
-}
-
-Task<Failure> read_expecting_failure(int fd) {
-  Failure failure;
-  std::array<std::byte, 16> buffer{};
-  try {
-    const std::int32_t got = co_await ops::read(fd, buffer);
-    (void)got;
-  } catch (const std::system_error& error) {
-    failure = {true, error.code(), error.what()};
-  }
-  co_return failure;
-}
-
-Task<Failure> write_expecting_failure(int fd) {
-  Failure failure;
-  const std::string message = "data";
-  const std::span<const std::byte> out = bytes_of(message);
-  try {
-    const std::int32_t written = co_await ops::write(fd, out);
-    (void)written;
-  } catch (const std::system_error& error) {
-    failure = {true, error.code(), error.what()};
-  }
-  co_return failure;
-}
-
-Task<Failure> recv_expecting_failure(int fd) {
-  Failure failure;
-  std::array<std::byte, 16> buffer{};
-  try {
-    const std::int32_t got = co_await ops::recv(fd, buffer);
-    (void)got;
-  } catch (const std::system_error& error) {
-    failure = {true, error.code(), error.what()};
-  }
-  co_return failure;
-}
-
-Task<Failure> close_expecting_failure(int fd) {
-  Failure failure;
-  try {
-    const std::int32_t closed = co_await ops::close(fd);
-    (void)closed;
-  } catch (const std::system_error& error) {
-    failure = {true, error.code(), error.what()};
-  }
-  co_return failure;
-}
-
-void expect_failure(const Failure& failure, int error, const std::string& operation, int fd) {
-  ASSERT_TRUE(failure.threw) << operation << " on fd " << fd << " did not throw";
-  EXPECT_EQ(failure.code, std::error_code(error, std::system_category()))
-      << failure.code.message() << " / " << failure.what;
-  const std::string where = operation + " on fd " + std::to_string(fd);
-  EXPECT_NE(failure.what.find(where), std::string::npos)
-      << "'" << failure.what << "' does not name '" << where << "'";
-}
-
-TEST_P(IoOperationsTest, ReadOnAClosedDescriptorRaisesEbadfNamingReadAndTheFd) {
-  const int fd = closed_descriptor();
-  expect_failure(run(read_expecting_failure(fd)), EBADF, "read", fd);
-}
-
-TEST_P(IoOperationsTest, WriteOnAClosedDescriptorRaisesEbadfNamingWriteAndTheFd) {
-  const int fd = closed_descriptor();
-  expect_failure(run(write_expecting_failure(fd)), EBADF, "write", fd);
-}
-
-TEST_P(IoOperationsTest, CloseOfAClosedDescriptorRaisesEbadf) {
-  const int fd = closed_descriptor();
-  expect_failure(run(close_expecting_failure(fd)), EBADF, "close", fd);
-}
-
-TEST_P(IoOperationsTest, RecvOnAPipeRaisesEnotsock) {
-  FdPair pipe = make_pipe();
-  expect_failure(run(recv_expecting_failure(pipe.first.get())), ENOTSOCK, "recv", pipe.first.get());
-}
-
-// SIGPIPE would kill the test process by default; count it instead, so a regression fails the
-// test rather than the whole binary.
-volatile sig_atomic_t sigpipe_count = 0;
-void count_sigpipe(int) {
-  sigpipe_count = sigpipe_count + 1;
-}
-
-class SigpipeCounter {
- public:
-  SigpipeCounter() {
-    sigpipe_count = 0;
-    struct sigaction action {};
-    action.sa_handler = &count_sigpipe;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGPIPE, &action, &previous_);
-  }
-  ~SigpipeCounter() { ::sigaction(SIGPIPE, &previous_, nullptr); }
-  SigpipeCounter(const SigpipeCounter&) = delete;
-  SigpipeCounter& operator=(const SigpipeCounter&) = delete;
-
- private:
-  struct sigaction previous_ {};
-};
-
-Task<Failure> send_expecting_failure(int fd) {
-  Failure failure;
-  const std::string message(4096, 'x');
-  const std::span<const std::byte> out = bytes_of(message);
-  try {
-    // A TCP peer may take the first send and answer with a reset; the next one fails.
-    for (int i = 0; i < 100; ++i) {
-      const std::int32_t sent = co_await ops::send(fd, out);
-      (void)sent;
-      co_await ringloop::sleep(1ms);
-    }
-  } catch (const std::system_error& error) {
-    failure = {true, error.code(), error.what()};
-  }
-  co_return failure;
-}
-
-void expect_broken_pipe(const Failure& failure, int fd) {
-  ASSERT_TRUE(failure.threw) << "send to a closed peer never failed";
-  EXPECT_TRUE(failure.code == std::error_code(EPIPE, std::system_category()) ||
-              failure.code == std::error_code(ECONNRESET, std::system_category()))
-      << failure.code.message();
-  EXPECT_NE(failure.what.find("send on fd " + std::to_string(fd)), std::string::npos)
-      << failure.what;
-}
-
-TEST_P(IoOperationsTest, SendToAClosedSocketPairPeerRaisesEpipeWithoutSigpipe) {
-  SigpipeCounter sigpipes;
-  FdPair pair = make_socketpair();
-  pair.second.reset();
-  expect_broken_pipe(run(send_expecting_failure(pair.first.get())), pair.first.get());
-  EXPECT_EQ(sigpipe_count, 0) << "send raised SIGPIPE";
-}
-
-Task<int> accept_one(int listener) {
-  const std::int32_t fd = co_await ops::accept(listener);
-  co_return fd;
-}
-
-Task<int> connect_pair(Loop* loop, int listener, int client, sockaddr_in address) {
-  TaskHandle<int> acceptor = loop->spawn(accept_one(listener));
-  const std::int32_t connected =
-      co_await ops::connect(client, reinterpret_cast<const sockaddr*>(&address), sizeof address);
-  if (connected != 0) throw std::runtime_error("connect failed");
-  const int accepted = co_await acceptor;
-  co_return accepted;
-}
-
-TEST_P(IoOperationsTest, SendToAClosedTcpPeerRaisesEpipeOrEconnresetWithoutSigpipe) {
-  SigpipeCounter sigpipes;
-  sockaddr_in address{};
-  Fd listener = loopback_listener(address);
-  Fd client = tcp_socket();
-  Fd server(run(connect_pair(&loop(), listener.get(), client.get(), address)));
-  ASSERT_GE(server.get(), 0);
-  server.reset();
-  expect_broken_pipe(run(send_expecting_failure(client.get())), client.get());
-  EXPECT_EQ(sigpipe_count, 0) << "send raised SIGPIPE";
-}
-
-// ---- cancellation ----------------------------------------------------------------------------
-
-struct CancelOutcome {
-  bool cancelled_in_recv = false;
-  std::size_t in_flight_while_blocked = 0;
-  std::size_t in_flight_after = 0;
-  bool awaiter_saw_cancelled = false;
-  bool handle_cancelled = false;
-};
-
-Task<void> recv_until_cancelled(int fd, CancelOutcome* outcome) {
-  std::array<std::byte, 64> buffer{};
-  try {
-    const std::int32_t got = co_await ops::recv(fd, buffer);
-    (void)got;
-  } catch (const CancelledError&) {
-    outcome->cancelled_in_recv = true;
-    throw;
-  }
-}
-
-Task<void> cancel_blocked_recv(Loop* loop, int fd, CancelOutcome* outcome) {
-  TaskHandle<void> receiver = loop->spawn(recv_until_cancelled(fd, outcome), "receiver");
-  for (int i = 0; i < 3; ++i)
-    co_await yield_now();
-  outcome->in_flight_while_blocked = loop->backend().in_flight();
-  receiver.cancel();
-  try {
-    co_await receiver;
-  } catch (const CancelledError&) {
-    outcome->awaiter_saw_cancelled = true;
-  }
-  outcome->in_flight_after = loop->backend().in_flight();
-  outcome->handle_cancelled = receiver.cancelled();
-}
-
-TEST_P(IoOperationsTest, CancellingATaskBlockedInRecvRaisesCancelledErrorInIt) {
-  FdPair pair = make_socketpair();
-  CancelOutcome outcome;
-  run(cancel_blocked_recv(&loop(), pair.first.get(), &outcome));
-  EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
-  EXPECT_TRUE(outcome.cancelled_in_recv);
-  EXPECT_TRUE(outcome.awaiter_saw_cancelled);
-  EXPECT_TRUE(outcome.handle_cancelled);
-  EXPECT_EQ(outcome.in_flight_after, 0u);
-  EXPECT_EQ(loop().backend().in_flight(), 0u);
-}
-
-struct RaceOutcome {
-  std::string received;
-  bool recv_returned = false;
-  bool cancelled_at_recv = false;
-  bool cancelled_at_next_await = false;
-  bool awaiter_saw_cancelled = false;
-  bool handle_cancelled = false;
-  bool completion_seen_before_cancel = false;
-  std::size_t in_flight_while_blocked = 0;
-};
-
-Task<void> recv_then_await_again(int fd, RaceOutcome* outcome) {
-  std::array<std::byte, 64> buffer{};
-  try {
-    const std::int32_t got = co_await ops::recv(fd, buffer);
-    outcome->recv_returned = true;
-    outcome->received = text_of(std::span(buffer).first(static_cast<std::size_t>(got)));
-  } catch (const CancelledError&) {
-    outcome->cancelled_at_recv = true;
-    throw;
-  }
-  try {
-    co_await yield_now();
-  } catch (const CancelledError&) {
-    outcome->cancelled_at_next_await = true;
-    throw;
-  }
-}
-
-// The recv has completed in the backend (its task is queued to resume, behind this one) when the
-// cancellation comes: the bytes are returned, and CancelledError waits for the next await.
-Task<void> cancel_after_recv_completed(Loop* loop, int fd, int peer, RaceOutcome* outcome) {
-  TaskHandle<void> receiver = loop->spawn(recv_then_await_again(fd, outcome), "receiver");
-  for (int i = 0; i < 3; ++i)
-    co_await yield_now();
-  outcome->in_flight_while_blocked = loop->backend().in_flight();
-  if (::send(peer, "payload", 7, MSG_NOSIGNAL) != 7) throw std::runtime_error("send failed");
-  // This task is always ready, so the loop polls without sleeping; once the backend delivered
-  // the recv's completion, the receiver sits in the ready queue behind us.
-  for (int i = 0; i < 100000 && loop->backend().in_flight() != 0; ++i)
-    co_await yield_now();
-  outcome->completion_seen_before_cancel = loop->backend().in_flight() == 0 && !receiver.done();
-  receiver.cancel();
-  try {
-    co_await receiver;
-  } catch (const CancelledError&) {
-    outcome->awaiter_saw_cancelled = true;
-  }
-  outcome->handle_cancelled = receiver.cancelled();
-}
-
-TEST_P(IoOperationsTest, RecvThatCompletedBeforeCancelReturnsItsBytesAndCancelsAtTheNextAwait) {
-  FdPair pair = make_socketpair();
-  RaceOutcome outcome;
-  run(cancel_after_recv_completed(&loop(), pair.first.get(), pair.second.get(), &outcome));
-  EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
-  ASSERT_TRUE(outcome.completion_seen_before_cancel);
-  EXPECT_FALSE(outcome.cancelled_at_recv);
-  EXPECT_TRUE(outcome.recv_returned);
-  EXPECT_EQ(outcome.received, "payload");
-  EXPECT_TRUE(outcome.cancelled_at_next_await);
-  EXPECT_TRUE(outcome.awaiter_saw_cancelled);
-  EXPECT_TRUE(outcome.handle_cancelled);
-}
-
-// Data and cancellation arrive together: whichever wins, no byte is lost — either the recv
-// returned them, or they are still in the socket.
-Task<void> cancel_while_data_arrives(Loop* loop, int fd, int peer, RaceOutcome* outcome) {
-  TaskHandle<void> receiver = loop->spawn(recv_then_await_again(fd, outcome), "receiver");
-  for (int i = 0; i < 3; ++i)
-    co_await yield_now();
-  outcome->in_flight_while_blocked = loop->backend().in_flight();
-  if (::send(peer, "payload", 7, MSG_NOSIGNAL) != 7) throw std::runtime_error("send failed");
-  receiver.cancel();
-  try {
-    co_await receiver;
-  } catch (const CancelledError&) {
-    outcome->awaiter_saw_cancelled = true;
-  }
-  outcome->handle_cancelled = receiver.cancelled();
-}
-
-TEST_P(IoOperationsTest, RecvCancelledAsDataArrivesLosesNoBytes) {
-  for (int round = 0; round < 20; ++round) {
-    FdPair pair = make_socketpair();
-    RaceOutcome outcome;
-    run(cancel_while_data_arrives(&loop(), pair.first.get(), pair.second.get(), &outcome));
-    EXPECT_EQ(outcome.in_flight_while_blocked, 1u);
-    EXPECT_EQ(outcome.received + drain_now(pair.first.get()), "payload") << "round " << round;
-    EXPECT_NE(outcome.recv_returned, outcome.cancelled_at_recv);
-    if (outcome.recv_returned) {
-      EXPECT_TRUE(outcome.cancelled_at_next_await);
-    }
-    EXPECT_TRUE(outcome.awaiter_saw_cancelled);
-    EXPECT_TRUE(outcome.handle_cancelled);
-    EXPECT_EQ(loop().backend().in_flight(), 0u);
-  }
-}
-
-// Every kind of blocked operation gives way to cancellation: the task sees CancelledError at the
-// await and nothing stays in flight.
-enum class Blocker { read_pipe, recv_socket, accept_listener, poll_pipe, long_timeout };
-
-Task<void> block_in(Blocker blocker, int fd, bool* cancelled) {
-  std::array<std::byte, 32> buffer{};
-  try {
-    switch (blocker) {
-      case Blocker::read_pipe: {
-        const std::int32_t got = co_await ops::read(fd, buffer);
-        (void)got;
-        break;
-      }
-      case Blocker::recv_socket: {
-        const std::int32_t got = co_await ops::recv(fd, buffer);
-        (void)got;
-        break;
-      }
-      case Blocker::accept_listener: {
-        const std::int32_t accepted = co_await ops::accept(fd);
-        if (accepted >= 0) ::close(accepted);
-        break;
-      }
-      case Blocker::poll_pipe: {
-        const std::int32_t events = co_await ops::poll(fd, POLLIN);
-        (void)events;
-        break;
-      }
-      case Blocker::long_timeout: {
-        const std::int32_t expired = co_await ops::timeout(std::chrono::hours(1));
-        (void)expired;
-        break;
-      }
-    }
-  } catch (const CancelledError&) {
-    *cancelled = true;
-    throw;
-  }
-}
-
-Task<std::size_t> cancel_blocked(Loop* loop, Blocker blocker, int fd, bool* cancelled) {
-  TaskHandle<void> blocked = loop->spawn(block_in(blocker, fd, cancelled));
-  for (int i = 0; i < 3; ++i)
-    co_await yield_now();
-  const std::size_t in_flight = loop->backend().in_flight();
-  blocked.cancel();
-  try {
-    co_await blocked;
-  } catch (const CancelledError&) {
-  }
-  co_return in_flight;
-}
-
-TEST_P(IoOperationsTest, CancellingTasksBlockedInReadRecvAcceptPollAndTimeoutRaisesCancelledError) {
-  FdPair pipe = make_pipe();
-  FdPair pair = make_socketpair();
-  sockaddr_in address{};
-  Fd listener = loopback_listener(address);
-  const struct {
-    Blocker blocker;
-    int fd;
-    const char* name;
-  } cases[] = {
-      {Blocker::read_pipe, pipe.first.get(), "read"},
-      {Blocker::recv_socket, pair.first.get(), "recv"},
-      {Blocker::accept_listener, listener.get(), "accept"},
-      {Blocker::poll_pipe, pipe.first.get(), "poll"},
-      {Blocker::long_timeout, -1, "timeout"},
-  };
-  for (const auto& each : cases) {
-    bool cancelled = false;
-    const std::size_t in_flight = run(cancel_blocked(&loop(), each.blocker, each.fd, &cancelled));
-    EXPECT_EQ(in_flight, 1u) << each.name << " was not waiting in the backend";
-    EXPECT_TRUE(cancelled) << each.name;
-    EXPECT_EQ(loop().backend().in_flight(), 0u) << each.name;
-  }
-}
-
-// A loop destroyed while a task waits in a read: the backend lets go of the operation (io_uring:
-// cancels it and waits for the kernel) before the task's frame, which holds the buffer, is freed.
-TEST_P(IoOperationsTest, LoopDestroyedWithATaskBlockedInReadFreesItSafely) {
-  FdPair pipe = make_pipe();
-  std::vector<ExceptionContext> own_reports;
-  bool cancelled = false;
-  {
-    LoopOptions options;
-    options.backend = GetParam();
-    Loop doomed(options);
-    doomed.set_exception_handler(
-        [&own_reports](Loop&, const ExceptionContext& context) { own_reports.push_back(context); });
-    TaskHandle<void> blocked =
-        doomed.spawn(block_in(Blocker::read_pipe, pipe.first.get(), &cancelled));
-    doomed.run_until_complete(nop_through_backend());
-    EXPECT_EQ(doomed.backend().in_flight(), 1u);
-    EXPECT_FALSE(blocked.done());
-  }
-  EXPECT_FALSE(cancelled) << "the task was resumed while its loop was being destroyed";
-  ASSERT_EQ(own_reports.size(), 1u);
-  EXPECT_NE(own_reports[0].message.find("destroyed but it is pending"), std::string::npos)
-      << own_reports[0].message;
-  // The read is gone from the kernel: bytes written now stay in the pipe.
-  ASSERT_EQ(::write(pipe.second.get(), "kept", 4), 4);
-  char check[8] = {};
-  EXPECT_EQ(::read(pipe.first.get(), check, sizeof check), 4);
 }
 
 // ---- bulk transfer ---------------------------------------------------------------------------
@@ -918,7 +391,7 @@ TEST_P(IoOperationsTest, OneMebibyteThroughASocketPairArrivesIntactWithWriterAnd
   }
   std::vector<std::byte> received;
   received.reserve(kSize);
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   run(transfer(&loop(), pair.first.get(), pair.second.get(), &data, &received));
   ASSERT_EQ(received.size(), kSize);
   std::size_t mismatches = 0;
@@ -956,7 +429,7 @@ TEST_P(IoOperationsTest, FullDuplexTransferOnOneSocketPairDeliversBothDirections
   }
   std::vector<std::byte> got_at_b;
   std::vector<std::byte> got_at_a;
-  FdPair pair = make_socketpair();
+  SocketPair pair = make_socketpair();
   run(full_duplex(&loop(), pair.first.get(), pair.second.get(), &a_to_b, &b_to_a, &got_at_b,
                   &got_at_a));
   EXPECT_TRUE(got_at_b == a_to_b) << "a to b: " << got_at_b.size() << " bytes";

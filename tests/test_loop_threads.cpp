@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

@@ -10,21 +10,14 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class OffloadTest : public LoopTest {
- protected:
-  LoopOptions options() const override {
-    LoopOptions result = LoopTest::options();
-    result.offload_threads = 2;
-    return result;
-  }
-};
+class OffloadTest : public TwoOffloadWorkersLoopTest {};
 
 std::int64_t square(std::int64_t value) {
   return value * value;

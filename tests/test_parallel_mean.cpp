@@ -2,76 +2,22 @@
 // lines in their exact formats, bit-identical results and exit 0, and exit 2 with a message on
 // stderr for bad flags. Timings are printed, never asserted (DESIGN.md "Measuring").
 
-#include <sys/wait.h>
-
 #include <cctype>
 #include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/child_process.hpp"
+#include "support/line_format.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
 
 class ParallelMeanSample : public LoopTest {};
 
-struct Outcome {
-  std::vector<std::string> lines;  ///< what the command wrote on its stdout, line by line
-  int exit_status = -1;            ///< the exit code, or -1 if it did not exit normally
-};
-
-/// Runs `command` through the shell and collects its stdout.
-Outcome run_command(const std::string& command) {
-  Outcome outcome;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return outcome;
-  std::string line;
-  char chunk[256];
-  while (std::fgets(chunk, sizeof chunk, pipe)) {
-    line += chunk;
-    if (!line.empty() && line.back() == '\n') {
-      line.pop_back();
-      outcome.lines.push_back(line);
-      line.clear();
-    }
-  }
-  if (!line.empty()) outcome.lines.push_back(line);
-  const int status = ::pclose(pipe);
-  if (status != -1 && WIFEXITED(status)) outcome.exit_status = WEXITSTATUS(status);
-  return outcome;
-}
-
-std::string sample_command(io::BackendKind backend, const std::string& arguments) {
-  return "RINGLOOP_BACKEND=" + std::string(io::backend_name(backend)) + " '" +
-         std::string(RINGLOOP_SAMPLES_DIR "/parallel_mean") + "' " + arguments;
-}
-
-/// Whether `line` fits `format`, where '*' stands for one or more digits and '#' for exactly one.
-/// (Not std::regex: g++ 12 warns inside <regex> at -O2 with sanitizers, which -Werror rejects.)
-bool fits(std::string_view line, std::string_view format) {
-  std::size_t at = 0;
-  for (const char wanted : format) {
-    const auto digit = [&] {
-      return at < line.size() && std::isdigit(static_cast<unsigned char>(line[at]));
-    };
-    if (wanted == '*') {
-      if (!digit()) return false;
-      while (digit())
-        ++at;
-    } else if (wanted == '#') {
-      if (!digit()) return false;
-      ++at;
-    } else {
-      if (at >= line.size() || line[at] != wanted) return false;
-      ++at;
-    }
-  }
-  return at == line.size();
-}
-
-void expect_report(const Outcome& outcome) {
+void expect_report(const CommandOutcome& outcome) {
   ASSERT_EQ(outcome.lines.size(), 3u);
   EXPECT_TRUE(fits(outcome.lines[0], "sequential: *.### s")) << outcome.lines[0];
   EXPECT_TRUE(fits(outcome.lines[1], "offloaded: *.### s (speedup *.##x)")) << outcome.lines[1];
@@ -80,12 +26,13 @@ void expect_report(const Outcome& outcome) {
 }
 
 TEST_P(ParallelMeanSample, SmallMatrixPrintsTheThreeLinesAndIdenticalResults) {
-  expect_report(run_command(sample_command(GetParam(), "--rows 12 --columns 20000")));
+  expect_report(
+      run_command(sample_command(GetParam(), "parallel_mean", "--rows 12 --columns 20000")));
 }
 
 TEST_P(ParallelMeanSample, ScaleMultipliesTheDefaultColumns) {
   // 50 rows x 8,000,000 x 0.0005 = 4,000 columns.
-  expect_report(run_command(sample_command(GetParam(), "--scale 0.0005")));
+  expect_report(run_command(sample_command(GetParam(), "parallel_mean", "--scale 0.0005")));
 }
 
 TEST(ParallelMeanFormat, FitsChecksTheLineShapes) {
@@ -98,12 +45,12 @@ TEST(ParallelMeanFormat, FitsChecksTheLineShapes) {
 }
 
 TEST_P(ParallelMeanSample, OneRowOfOneColumnStillWorks) {
-  expect_report(run_command(sample_command(GetParam(), "--rows 1 --columns 1")));
+  expect_report(run_command(sample_command(GetParam(), "parallel_mean", "--rows 1 --columns 1")));
 }
 
 /// stderr goes to the pipe, stdout is dropped: the message must be on stderr.
-Outcome run_for_stderr(io::BackendKind backend, const std::string& arguments) {
-  return run_command(sample_command(backend, arguments + " 2>&1 >/dev/null"));
+CommandOutcome run_for_stderr(io::BackendKind backend, const std::string& arguments) {
+  return run_command(sample_command(backend, "parallel_mean", arguments + " 2>&1 >/dev/null"));
 }
 
 TEST_P(ParallelMeanSample, BadFlagsExitTwoWithAMessageOnStderr) {
@@ -117,7 +64,7 @@ TEST_P(ParallelMeanSample, BadFlagsExitTwoWithAMessageOnStderr) {
       {"--bogus 1", "unknown flag"}, {"--scale 1e-9", "--scale"},
   };
   for (const Case& bad : cases) {
-    const Outcome outcome = run_for_stderr(GetParam(), bad.arguments);
+    const CommandOutcome outcome = run_for_stderr(GetParam(), bad.arguments);
     EXPECT_EQ(outcome.exit_status, 2) << bad.arguments;
     ASSERT_FALSE(outcome.lines.empty()) << "nothing on stderr for " << bad.arguments;
     EXPECT_NE(outcome.lines[0].find(bad.mentions), std::string::npos)

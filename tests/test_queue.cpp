@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

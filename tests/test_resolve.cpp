@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -30,15 +30,8 @@ using namespace std::chrono_literals;
 /// Generous: a failing DNS lookup without network may wait for the resolver's timeout.
 constexpr auto kDeadline = 30s;
 
-class ResolveTest : public LoopTest {
+class ResolveTest : public TwoOffloadWorkersLoopTest {
  protected:
-  /// A known number of workers, so a test can occupy all of them.
-  LoopOptions options() const override {
-    LoopOptions result = LoopTest::options();
-    result.offload_threads = 2;
-    return result;
-  }
-
   /// Frees workers a failing test left occupied; the loop's teardown waits for their jobs.
   void TearDown() override {
     release_workers.store(true);

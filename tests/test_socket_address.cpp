@@ -24,7 +24,7 @@
 
 #include <ringloop/sockets/socket_address.hpp>
 
-#include "temporary_directory.hpp"
+#include "support/temporary_directory.hpp"
 
 namespace ringloop {
 namespace {

@@ -11,32 +11,16 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/exceptions.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/loop_steps.hpp"
 
 namespace ringloop::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TaskTest : public LoopTest {
- protected:
-  /// Runs exactly one loop iteration (stop() before run_forever() does that).
-  void run_one_iteration() {
-    loop().stop();
-    loop().run_forever();
-  }
-};
-
-/// The message of a std::exception held by `error`.
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& exception) {
-    return exception.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
+class TaskTest : public LoopTest {};
 
 /// The N of a default "Task-N" name, or -1.
 std::int64_t task_number(const std::string& name) {
@@ -448,7 +432,7 @@ TEST_P(TaskTest, DoneCallbackAddedToAFinishedTaskRunsInTheNextIterationNotAtOnce
   int calls = 0;
   handle.add_done_callback([&](TaskHandle<int>&) { ++calls; });
   EXPECT_EQ(calls, 0);
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(calls, 1);
 }
 

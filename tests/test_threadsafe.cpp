@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

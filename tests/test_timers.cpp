@@ -9,31 +9,16 @@
 #include <thread>
 #include <vector>
 
-#include "loop_fixture.hpp"
+#include "support/exceptions.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/loop_steps.hpp"
 
 namespace ringloop::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TimerTest : public LoopTest {
- protected:
-  /// Runs exactly one loop iteration (stop() before run_forever() does that).
-  void run_one_iteration() {
-    loop().stop();
-    loop().run_forever();
-  }
-};
-
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& exception) {
-    return exception.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
+class TimerTest : public LoopTest {};
 
 void busy_wait(Duration duration) {
   const TimePoint until = Clock::now() + duration;
@@ -131,7 +116,7 @@ TEST_P(TimerTest, CallSoonRunsCallbacksInFifoOrder) {
   std::vector<int> order;
   for (int i = 0; i < 10; ++i)
     loop().call_soon([&order, i] { order.push_back(i); });
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
@@ -169,7 +154,7 @@ TEST_P(TimerTest, StopBeforeRunForeverRunsExactlyOneIteration) {
   EXPECT_FALSE(later_ran);
   EXPECT_EQ(loop().stats().iterations, iterations + 1);
   EXPECT_FALSE(loop().is_running());
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_TRUE(later_ran);
 }
 
@@ -213,7 +198,7 @@ TEST_P(TimerTest, CancelledCallSoonHandleNeverRuns) {
   handle.cancel();
   EXPECT_TRUE(handle.cancelled());
   handle.cancel();  // idempotent
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_FALSE(ran);
 }
 
@@ -222,7 +207,7 @@ TEST_P(TimerTest, CallSoonCancelledByAnEarlierCallbackOfTheSameIterationNeverRun
   Handle victim;
   loop().call_soon([&] { victim.cancel(); });
   victim = loop().call_soon([&] { ran = true; });
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_FALSE(ran);
   EXPECT_TRUE(victim.cancelled());
 }
@@ -350,7 +335,7 @@ TEST_P(TimerTest, CancellingAFiredTimerIsHarmless) {
   });
   loop().run_forever();
   handle.cancel();
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_EQ(runs, 1);
 }
 
@@ -451,7 +436,7 @@ TEST_P(TimerTest, ExceptionFromACallbackIsReportedAndTheLoopGoesOn) {
   bool later_ran = false;
   loop().call_soon([] { throw std::runtime_error("callback failed"); });
   loop().call_soon([&] { later_ran = true; });
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_TRUE(later_ran);
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].message.rfind("Exception in callback", 0), 0u) << reports[0].message;
@@ -508,14 +493,14 @@ TEST_P(DebugTimerTest, SlowTaskStepIsReportedWithTheTaskName) {
 
 TEST_P(DebugTimerTest, SlowCallbackIsReported) {
   loop().call_soon([] { busy_wait(30ms); });
-  run_one_iteration();
+  run_one_iteration(loop());
   EXPECT_TRUE(has_report_containing(reports, "took", "callback")) << "reports: " << reports.size();
   reports.clear();
 }
 
 TEST_P(DebugTimerTest, ExceptionFromACallbackIsStillReportedInDebugMode) {
   loop().call_soon([] { throw std::runtime_error("debug callback failed"); });
-  run_one_iteration();
+  run_one_iteration(loop());
   bool found = false;
   for (const ExceptionContext& report : reports) {
     if (report.message.rfind("Exception in callback", 0) == 0 &&

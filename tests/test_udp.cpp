@@ -15,8 +15,8 @@
 #include <system_error>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "socket_test_support.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/sockets.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -24,10 +24,6 @@ namespace {
 class UdpTest : public LoopTest {};
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-std::span<const std::byte> bytes_of(std::string_view text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
-}
 
 struct Received {
   std::string text;

@@ -19,9 +19,9 @@
 #include <system_error>
 #include <vector>
 
-#include "loop_fixture.hpp"
-#include "socket_test_support.hpp"
-#include "temporary_directory.hpp"
+#include "support/loop_fixture.hpp"
+#include "support/sockets.hpp"
+#include "support/temporary_directory.hpp"
 
 namespace ringloop::testing {
 namespace {

@@ -1,6 +1,6 @@
 #pragma once
 // Helpers the socket tests share: a connected loopback pair, small kernel buffers, waiting for
-// bytes to reach the kernel, and checks on how an await ended.
+// bytes to reach the kernel, and checks on how a send failed.
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -12,37 +12,12 @@
 #include <string>
 #include <system_error>
 
+#include "bytes.hpp"
+#include "cancellation.hpp"
 #include "loop_fixture.hpp"
+#include "loop_steps.hpp"
 
 namespace ringloop::testing {
-
-/// The characters of `bytes`.
-inline std::string text_of(std::span<const std::byte> bytes) {
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-/// Lets the other ready tasks run a few times (a task spawned just before reaches its first
-/// suspension, an operation it starts gets submitted).
-inline Task<> let_others_run() {
-  for (int i = 0; i < 5; ++i)
-    co_await yield_now();
-}
-
-/// Operations the current loop's backend has in flight.
-inline std::size_t in_flight_now() {
-  return Loop::current().backend().in_flight();
-}
-
-/// Whether awaiting `handle` ends in CancelledError (other exceptions propagate).
-template <class T>
-Task<bool> ends_cancelled(TaskHandle<T> handle) {
-  try {
-    co_await handle;
-  } catch (const CancelledError&) {
-    co_return true;
-  }
-  co_return false;
-}
 
 /// Whether a failed send reports a reset or a broken pipe (which of the two depends on timing).
 inline bool is_reset_or_broken_pipe(const std::system_error& error) {
