@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {
