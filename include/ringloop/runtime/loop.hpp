@@ -94,8 +94,8 @@ struct LoopStats {
   std::uint64_t remote_wakeups = 0;  ///< times a foreign thread had to wake the sleeping loop
 };
 
-/// The event loop (asyncio's loop): runs tasks, callbacks, timers and I/O completions on one thread.
-/// The member templates spawn() and run_until_complete() are defined in
+/// The event loop (asyncio's loop): runs tasks, callbacks, timers and I/O completions on one
+/// thread. The member templates spawn() and run_until_complete() are defined in
 /// <ringloop/runtime/task_handle.hpp>, which needs TaskHandle's definition; include that (or the
 /// umbrella <ringloop/ringloop.hpp>) to call them.
 class Loop {
