@@ -4,6 +4,7 @@
 // Waking a node hands it whatever it waited for (`granted`); cancelling a parked task unlinks it
 // first, so a cancelled waiter can never be handed (and lose) an item, a lock or a permit.
 
+#include <cassert>
 #include <coroutine>
 
 #include <ringloop/detail/intrusive_list.hpp>
@@ -20,6 +21,11 @@ class ParkedTask final : public Suspension {
   ParkedTask() = default;
   ParkedTask(const ParkedTask&) = delete;
   ParkedTask& operator=(const ParkedTask&) = delete;
+  /// A fresh node: awaiters move only before they are awaited (a factory's return, a combinator
+  /// taking an awaitable into its own task), never while parked.
+  ParkedTask([[maybe_unused]] ParkedTask&& other) noexcept : Suspension() {
+    assert(!other.linked());
+  }
   ~ParkedTask();
 
   /// Removes the task from its list and resumes it; it was not granted anything.

@@ -76,9 +76,16 @@ class OffloadAwaiter final : public Suspension {
  public:
   OffloadAwaiter(OffloadPool* pool, OffloadJob* job, OffloadResult<R>* result) noexcept
       : pool_(pool), job_(job), result_(result) {}
+  /// Before it is awaited only (a combinator taking it into a task of its own): the job moves.
+  OffloadAwaiter(OffloadAwaiter&& other) noexcept
+      : Suspension(),
+        pool_(other.pool_),
+        job_(std::exchange(other.job_, nullptr)),
+        result_(other.result_) {}
   OffloadAwaiter(const OffloadAwaiter&) = delete;
   OffloadAwaiter& operator=(const OffloadAwaiter&) = delete;
   ~OffloadAwaiter() {
+    if (!job_) return;  // moved from
     if (submitted_ && !job_->finished && !detached_) detach();
     if (!submitted_) job_->release();  // the worker's reference was never handed over
     job_->release();

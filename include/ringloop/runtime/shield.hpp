@@ -27,6 +27,8 @@ class [[nodiscard]] ShieldAwaiter final : public Suspension {
  public:
   explicit ShieldAwaiter(TaskHandle<T> inner)
       : inner_(std::move(inner)), awaiter_(inner_.operator co_await()) {}
+  /// Before it is awaited only (a combinator taking it into a task of its own).
+  ShieldAwaiter(ShieldAwaiter&& other) : ShieldAwaiter(std::move(other.inner_)) {}
   ShieldAwaiter(const ShieldAwaiter&) = delete;
   ShieldAwaiter& operator=(const ShieldAwaiter&) = delete;
 
@@ -70,6 +72,14 @@ detail::ShieldAwaiter<T> shield(TaskHandle<T> work) {
 template <class T>
 detail::ShieldAwaiter<T> shield(Task<T> work) {
   return detail::ShieldAwaiter<T>(spawn(std::move(work)));
+}
+
+/// Shields any other awaitable (a Future, offload(...), Queue::get()...): it runs in a task of
+/// its own, which a cancellation of the awaiting task does not reach.
+template <detail::WrappedAwaitable A>
+detail::ShieldAwaiter<detail::await_result_t<A>> shield(A work) {
+  return detail::ShieldAwaiter<detail::await_result_t<A>>(
+      spawn(detail::await_as_task(std::move(work))));
 }
 
 }  // namespace ringloop

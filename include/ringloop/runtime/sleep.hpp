@@ -32,6 +32,8 @@ class YieldAwaiter {
 class SleepAwaiter final : public TimerEntry, public Suspension {
  public:
   explicit SleepAwaiter(Duration delay) noexcept : delay_(delay) {}
+  /// Before it is awaited only (a combinator taking it into a task of its own).
+  SleepAwaiter(SleepAwaiter&& other) noexcept : TimerEntry(), Suspension(), delay_(other.delay_) {}
   SleepAwaiter(const SleepAwaiter&) = delete;
   SleepAwaiter& operator=(const SleepAwaiter&) = delete;
   ~SleepAwaiter();
