@@ -2,11 +2,32 @@
 
 #include <ringloop/runtime/loop.hpp>
 
+#include <cstdio>
+#include <string>
+
 namespace ringloop {
+namespace {
+
+// "20.0 ms", "1.50 s", "250 us": three significant digits, the unit a person would pick.
+std::string describe_duration(Duration duration) {
+  const double seconds = std::chrono::duration<double>(duration).count();
+  char text[48];
+  if (seconds >= 1.0) {
+    std::snprintf(text, sizeof text, "%.3g s", seconds);
+  } else if (seconds >= 1e-3) {
+    std::snprintf(text, sizeof text, "%.3g ms", seconds * 1e3);
+  } else {
+    std::snprintf(text, sizeof text, "%.3g us", seconds * 1e6);
+  }
+  return text;
+}
+
+}  // namespace
 
 TimeoutScope::TimeoutScope(std::optional<TimePoint> deadline)
     : task_(&detail::require_running_task("timeout()")),
       when_(deadline),
+      started_(Clock::now()),
       cancels_before_(task_->cancel_count()) {
   if (deadline) arm(*task_->loop(), *deadline);
 }
@@ -33,7 +54,10 @@ void TimeoutScope::raise_if_expired() {
   settled_ = true;
   if (!retire_own_request()) return;
   task_->withdraw_cancel_request();  // in case it was not delivered yet
-  throw TimeoutError("timeout expired");
+  // The deadline the scope had when it fired, counted from the scope's start: the duration
+  // given to timeout() or wait_for().
+  const Duration waited = when_ ? *when_ - started_ : Duration::zero();
+  throw TimeoutError("timed out after " + describe_duration(std::max(waited, Duration::zero())));
 }
 
 void TimeoutScope::fire() {

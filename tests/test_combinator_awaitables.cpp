@@ -98,9 +98,8 @@ Task<std::vector<int>> futures_as_they_complete(std::vector<Future<int>> futures
         std::chrono::milliseconds(30 - 10 * static_cast<int>(i)),
         [future = futures[i], i]() mutable { future.set_result(static_cast<int>(i)); });
   }
-  auto finishing = as_completed(futures);
   std::vector<int> order;
-  while (finishing.remaining() > 0) {
+  for (auto finishing = as_completed(futures); finishing;) {
     auto finished = co_await finishing.next();
     order.push_back(finished.result());
   }
@@ -175,6 +174,33 @@ Task<std::string> shielded_work_outlives_its_deadline() {
 
 TEST_P(CombinatorAwaitableTest, WaitForOfAShieldRaisesTimeoutErrorAndLeavesTheWorkAlone) {
   EXPECT_EQ(run(shielded_work_outlives_its_deadline()), "timeout; work gives 42");
+}
+
+Task<std::string> timeout_messages() {
+  std::string messages;
+  try {
+    co_await wait_for(sleep(1h), 20ms);
+  } catch (const TimeoutError& error) {
+    messages += error.what();
+  }
+  messages += "; ";
+  {
+    auto scope = timeout(1500ms);
+    try {
+      co_await sleep(1h);
+    } catch (const CancelledError&) {
+      try {
+        scope.raise_if_expired();
+      } catch (const TimeoutError& error) {
+        messages += error.what();
+      }
+    }
+  }
+  co_return messages;
+}
+
+TEST_P(CombinatorAwaitableTest, TimeoutErrorSaysHowLongItWaited) {
+  EXPECT_EQ(run(timeout_messages()), "timed out after 20 ms; timed out after 1.5 s");
 }
 
 RINGLOOP_ON_BOTH_BACKENDS(CombinatorAwaitableTest);

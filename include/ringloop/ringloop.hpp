@@ -29,6 +29,7 @@
 #include <ringloop/runtime/wait.hpp>
 #include <ringloop/sockets/listener.hpp>
 #include <ringloop/sockets/resolve.hpp>
+#include <ringloop/sockets/server.hpp>
 #include <ringloop/sockets/socket_address.hpp>
 #include <ringloop/sockets/socket_errors.hpp>
 #include <ringloop/sockets/stream_socket.hpp>

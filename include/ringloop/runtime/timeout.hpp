@@ -66,6 +66,7 @@ class [[nodiscard]] TimeoutScope final : private detail::DeadlineTimer {
 
   detail::TaskStateBase* task_;
   std::optional<TimePoint> when_;
+  TimePoint started_;                 // for the TimeoutError message
   std::uint32_t cancels_before_ = 0;  // the task's cancel_count() when the scope began
   bool expired_ = false;
   bool settled_ = false;  // raise_if_expired() has dealt with the expiry

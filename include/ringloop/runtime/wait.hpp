@@ -91,6 +91,10 @@ class AsCompleted {
   [[nodiscard]] std::size_t size() const noexcept { return tasks_.size(); }
   /// How many next() has not handed out yet.
   [[nodiscard]] std::size_t remaining() const noexcept { return tasks_.size() - set_->taken(); }
+  /// Whether next() has tasks left, for the short loop:
+  ///   for (auto finishing = as_completed(tasks); finishing;) { auto t = co_await finishing.next();
+  ///   }
+  [[nodiscard]] explicit operator bool() const noexcept { return remaining() > 0; }
 
   /// Awaiter of next().
   class Next {
