@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <system_error>
 
 #include "operation_traits.hpp"
@@ -20,6 +22,15 @@ std::int64_t monotonic_ns() noexcept {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
   return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+}
+
+// Now plus `delay`, saturating: ops::timeout(Duration::max()) must wait forever, not wrap into
+// the past and expire at once.
+std::int64_t deadline_after_ns(const __kernel_timespec& delay) noexcept {
+  constexpr std::int64_t most = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t now = monotonic_ns();
+  if (delay.tv_sec >= (most - now) / 1'000'000'000) return most;
+  return now + delay.tv_sec * 1'000'000'000 + delay.tv_nsec;
 }
 
 std::uint32_t interest(const Operation& operation) noexcept {
@@ -254,8 +265,7 @@ void EpollBackend::start(Operation& operation) {
       return;
     case EpollMethod::timer: {
       OperationState& state = state_of(operation);
-      state.deadline_ns =
-          monotonic_ns() + operation.timeout.tv_sec * 1'000'000'000 + operation.timeout.tv_nsec;
+      state.deadline_ns = deadline_after_ns(operation.timeout);
       state.slot = Slot::timed;
       timeouts_.push(&state);
       return;
@@ -308,7 +318,9 @@ int EpollBackend::wait_for_events(std::optional<std::chrono::nanoseconds> timeou
   int ready = ::epoll_pwait2(epoll_fd_, events_.data(), capacity, &limit, nullptr);
   if (ready < 0 && errno == ENOSYS) {
     // Kernels before 5.11: millisecond resolution, rounded up so a timer is never early.
-    const auto milliseconds = (timeout->count() + 999'999) / 1'000'000;
+    // Capped to what an int holds (24 days): the loop polls again after that.
+    const auto milliseconds =
+        std::min<std::int64_t>(timeout->count() / 1'000'000 + 1, std::numeric_limits<int>::max());
     ready = ::epoll_wait(epoll_fd_, events_.data(), capacity, static_cast<int>(milliseconds));
   }
   return ready;

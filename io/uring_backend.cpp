@@ -6,7 +6,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -331,8 +333,12 @@ std::size_t UringBackend::poll_completions(std::optional<std::chrono::nanosecond
     arm_wake_read();
     __kernel_timespec limit{};
     if (timeout) {
-      limit.tv_sec = timeout->count() / 1'000'000'000;
-      limit.tv_nsec = timeout->count() % 1'000'000'000;
+      // The kernel adds the wait to its clock without saturating: a "forever" timer's wait
+      // (Duration::max() away) would wrap into the past and make every wait return at once.
+      // A day is never noticed: the loop just polls again.
+      const auto wait = std::min<std::chrono::nanoseconds>(*timeout, std::chrono::hours(24));
+      limit.tv_sec = wait.count() / 1'000'000'000;
+      limit.tv_nsec = wait.count() % 1'000'000'000;
     }
     enter(true, timeout ? &limit : nullptr);
   }

@@ -13,7 +13,8 @@ void CallbackBase::run() {
   try {
     invoke();
   } catch (...) {
-    loop_->call_exception_handler({"Exception in " + describe(), std::current_exception(), {}});
+    loop_->call_exception_handler(
+        {failure_message(), std::current_exception(), failure_task_name()});
   }
 }
 

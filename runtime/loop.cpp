@@ -165,9 +165,7 @@ void Loop::take_remote_callbacks() {
 std::optional<std::chrono::nanoseconds> Loop::next_timeout() const noexcept {
   if (!ready_.empty() || stopping_) return std::chrono::nanoseconds::zero();
   if (timers_.empty()) return std::nullopt;
-  return std::max(
-      std::chrono::nanoseconds::zero(),
-      std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.next_deadline() - time()));
+  return std::max(Duration::zero(), detail::time_until(timers_.next_deadline(), time()));
 }
 
 void Loop::poll_backend(std::optional<std::chrono::nanoseconds> timeout) {
@@ -330,7 +328,11 @@ void Loop::call_exception_handler(const ExceptionContext& context) noexcept {
 
 void Loop::default_exception_handler(const ExceptionContext& context) {
   std::string line = "ringloop: " + context.message;
-  if (!context.task_name.empty()) line += " (task '" + context.task_name + "')";
+  // A message that names the task already ("done callback of task 'x' raised") says it once.
+  if (!context.task_name.empty() &&
+      context.message.find("task '" + context.task_name + "'") == std::string::npos) {
+    line += " (task '" + context.task_name + "')";
+  }
   if (context.exception) line += ": " + describe_exception(context.exception);
   line += '\n';
   std::fputs(line.c_str(), stderr);

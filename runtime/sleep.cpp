@@ -16,7 +16,7 @@ bool SleepAwaiter::await_suspend(std::coroutine_handle<> awaiting) {
     return true;
   }
   loop_ = task.loop();
-  LoopAccess::timers(*loop_).add(*this, loop_->time() + delay_);
+  LoopAccess::timers(*loop_).add(*this, deadline_after(loop_->time(), delay_));
   task.suspend(this, awaiting);
   return true;
 }

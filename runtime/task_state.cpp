@@ -28,6 +28,38 @@ void mark_root_finished() noexcept {
   if (TaskStateBase* task = running_task) task->root_finished();
 }
 
+namespace {
+std::string task_or_coroutine(const TaskStateBase* task) {
+  return task ? "task '" + task->name() + "'" : "a coroutine outside any ringloop task";
+}
+}  // namespace
+
+void throw_task_already_awaited(const TaskStateBase* first) {
+  std::string text = "co_await on a ringloop::Task that " + task_or_coroutine(first) +
+                     " is already awaiting (second awaiter: " + task_or_coroutine(running_task) +
+                     "); a Task has one awaiter: spawn() it and co_await the TaskHandle instead";
+  throw InvalidStateError(text);
+}
+
+void throw_task_already_ran() {
+  throw InvalidStateError("co_await on a ringloop::Task that already ran (in " +
+                          task_or_coroutine(running_task) + ")");
+}
+
+void throw_unspawnable(bool finished, const TaskStateBase* awaiting, const std::string& name) {
+  std::string text =
+      finished ? "spawn() of a ringloop::Task that already ran"
+               : "spawn() of a ringloop::Task that " + task_or_coroutine(awaiting) + " is awaiting";
+  if (!name.empty()) text += " (spawned as '" + name + "')";
+  throw InvalidStateError(text);
+}
+
+void throw_empty_task_handle(const char* operation) {
+  throw InvalidStateError(std::string(operation) +
+                          " on an empty handle (default-constructed or moved-from): it refers to "
+                          "no task");
+}
+
 void throw_no_running_task(const char* what) {
   throw LoopError(std::string(what) + " awaited outside a ringloop task");
 }

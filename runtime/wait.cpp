@@ -7,7 +7,7 @@ namespace ringloop::detail {
 Task<void> wait_set(IntrusivePtr<TaskSet> set, ReturnWhen return_when,
                     std::optional<Duration> timeout) {
   std::optional<TimePoint> deadline;
-  if (timeout) deadline = Loop::current().time() + *timeout;
+  if (timeout) deadline = deadline_after(Loop::current().time(), *timeout);
   while (set->taken() < set->size()) {
     if (return_when == ReturnWhen::first_completed && set->finished() > 0) break;
     std::optional<std::size_t> index = co_await set->next(deadline);

@@ -48,7 +48,12 @@ ringloop::Task<> main_function(double scale) {
 
 int main(int argc, char** argv) {
   double scale = 1.0;
+  constexpr const char* kUsage = "usage: hello_tasks [--scale F]\n";
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (std::strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
       char* end = nullptr;
       scale = std::strtod(argv[++i], &end);
@@ -58,7 +63,12 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::fprintf(stderr, "usage: hello_tasks [--scale F]\n");
+      // One line, usage included: scripts read the first line of stderr.
+      if (std::strcmp(argv[i], "--scale") == 0) {
+        std::fprintf(stderr, "hello_tasks: missing value after --scale; %s", kUsage);
+      } else {
+        std::fprintf(stderr, "hello_tasks: unknown flag '%s'; %s", argv[i], kUsage);
+      }
       return 2;
     }
   }

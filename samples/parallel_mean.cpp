@@ -104,9 +104,11 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+constexpr const char* kUsage = "usage: parallel_mean [--rows R] [--columns C] [--scale F]\n";
+
 [[noreturn]] void usage_error(const char* message, const char* value) {
   if (message) std::fprintf(stderr, "parallel_mean: %s '%s'\n", message, value);
-  std::fprintf(stderr, "usage: parallel_mean [--rows R] [--columns C] [--scale F]\n");
+  std::fputs(kUsage, stderr);
   std::exit(2);
 }
 
@@ -125,6 +127,10 @@ Settings parse_flags(int argc, char** argv) {
   Settings settings;
   for (int i = 1; i < argc; ++i) {
     const char* flag = argv[i];
+    if (std::strcmp(flag, "--help") == 0 || std::strcmp(flag, "-h") == 0) {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
     const bool known = std::strcmp(flag, "--rows") == 0 || std::strcmp(flag, "--columns") == 0 ||
                        std::strcmp(flag, "--scale") == 0;
     if (!known) usage_error("unknown flag", flag);

@@ -80,11 +80,11 @@ void run_configuration(const char* label, ringloop::io::BackendKind backend, std
   std::fflush(stdout);
 }
 
+constexpr const char* kUsage =
+    "usage: producer_consumer [--actions N] [--loop standard|optimized|both]\n";
+
 [[noreturn]] void usage(const char* problem) {
-  std::fprintf(stderr,
-               "producer_consumer: %s\nusage: producer_consumer [--actions N] "
-               "[--loop standard|optimized|both]\n",
-               problem);
+  std::fprintf(stderr, "producer_consumer: %s\n%s", problem, kUsage);
   std::exit(2);
 }
 
@@ -95,6 +95,11 @@ int main(int argc, char** argv) {
   std::string loop = "both";
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (flag != "--actions" && flag != "--loop") usage(("unknown flag '" + flag + "'").c_str());
     if (i + 1 >= argc) usage(("missing value after " + flag).c_str());
     const std::string value = argv[++i];
     if (flag == "--actions") {
@@ -107,8 +112,6 @@ int main(int argc, char** argv) {
         usage(("--loop must be standard, optimized or both, got '" + value + "'").c_str());
       }
       loop = value;
-    } else {
-      usage(("unknown flag " + flag).c_str());
     }
   }
   try {

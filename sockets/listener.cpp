@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <ringloop/runtime/sleep.hpp>
@@ -91,6 +93,13 @@ Task<> Listener::close() {
   detail::cancel_pending(std::exchange(pending_accept_, nullptr));
   release_multishot(true);
   co_await ops::close(descriptor);
+}
+
+void Listener::check_backlog(int backlog, const char* who) {
+  if (backlog < 0) {
+    throw std::invalid_argument(std::string(who) + ": backlog " + std::to_string(backlog) +
+                                " is negative (0 or more; the kernel caps it at somaxconn)");
+  }
 }
 
 int Listener::open_listening(const SocketAddress& address, int backlog, bool reuse_port) {

@@ -46,8 +46,11 @@ std::uint16_t parse_port(std::string_view whole, std::string_view digits) {
 }
 
 // Fills `address` from a numeric host; false if the text is neither IPv4 nor IPv6.
+// An interface given by name ("%lo") is copied into `scope_name`, so that to_string() prints it
+// as given.
 bool parse_host(std::string_view host, std::uint16_t port, sockaddr_storage& storage,
-                socklen_t& length) {
+                socklen_t& length, char (&scope_name)[IF_NAMESIZE]) {
+  std::memset(scope_name, 0, sizeof scope_name);
   std::string text(host);
   std::string scope;
   const auto percent = text.find('%');
@@ -73,7 +76,9 @@ bool parse_host(std::string_view host, std::uint16_t port, sockaddr_storage& sto
   v6->sin6_port = htons(port);
   if (!scope.empty()) {
     unsigned index = ::if_nametoindex(scope.c_str());
-    if (index == 0) {
+    if (index != 0) {
+      scope.copy(scope_name, sizeof scope_name - 1);  // if_nametoindex accepted it: it fits
+    } else {
       const char* end = scope.data() + scope.size();
       auto [stop, error] = std::from_chars(scope.data(), end, index);
       if (error != std::errc() || stop != end) return false;
@@ -92,6 +97,9 @@ SocketAddress::SocketAddress() noexcept {
 }
 
 SocketAddress SocketAddress::parse(std::string_view text) {
+  if (text.find("://") != std::string_view::npos) {
+    bad_address(text, "this looks like a URL; give a numeric HOST:PORT (resolve() looks names up)");
+  }
   SocketAddress result;
   std::string_view host;
   std::string_view port;
@@ -103,7 +111,8 @@ SocketAddress SocketAddress::parse(std::string_view text) {
       bad_address(text, "expected ':port' after ']'");
     }
     port = text.substr(close + 2);
-    if (!parse_host(host, parse_port(text, port), result.storage_, result.length_) ||
+    if (!parse_host(host, parse_port(text, port), result.storage_, result.length_,
+                    result.scope_name_) ||
         result.family() != AF_INET6) {
       bad_address(text, "the host in brackets is not an IPv6 address");
     }
@@ -116,7 +125,8 @@ SocketAddress SocketAddress::parse(std::string_view text) {
     bad_address(text, "an IPv6 host with a port is written [HOST]:PORT");
   }
   port = text.substr(colon + 1);
-  if (!parse_host(host, parse_port(text, port), result.storage_, result.length_)) {
+  if (!parse_host(host, parse_port(text, port), result.storage_, result.length_,
+                  result.scope_name_)) {
     bad_address(text, "the host is not a numeric IPv4 address (use resolve() for names)");
   }
   return result;
@@ -124,7 +134,7 @@ SocketAddress SocketAddress::parse(std::string_view text) {
 
 SocketAddress SocketAddress::from_host_port(std::string_view host, std::uint16_t port) {
   SocketAddress result;
-  if (!parse_host(host, port, result.storage_, result.length_)) {
+  if (!parse_host(host, port, result.storage_, result.length_, result.scope_name_)) {
     bad_address(host, "not a numeric IPv4 or IPv6 host (use resolve() for names)");
   }
   return result;
@@ -214,7 +224,13 @@ std::string SocketAddress::host() const {
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage_);
     ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
     std::string result = text;
-    if (v6->sin6_scope_id != 0) result.append("%").append(std::to_string(v6->sin6_scope_id));
+    if (v6->sin6_scope_id != 0) {
+      // The interface name parse() was given, unless native() changed the index since.
+      if (scope_name_[0] != '\0' && ::if_nametoindex(scope_name_) == v6->sin6_scope_id)
+        result.append("%").append(scope_name_);
+      else
+        result.append("%").append(std::to_string(v6->sin6_scope_id));
+    }
     return result;
   }
   if (is_unix()) {

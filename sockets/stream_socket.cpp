@@ -409,7 +409,9 @@ Task<> StreamSocket::write_all(std::string_view text) {
 }
 
 Task<> StreamSocket::drain() {
-  if (!core_) detail::throw_system_error(EBADF, "drain on a closed socket");
+  // close() keeps the core (a flush may still hold it) but not the descriptor.
+  if (!core_ || core_->descriptor < 0)
+    detail::throw_system_error(EBADF, "drain on a closed socket");
   std::shared_ptr<detail::StreamCore> core = core_;
   if (core->write_error == 0 && core->buffered_for_writing() > core->high_water) {
     core->drained.clear();

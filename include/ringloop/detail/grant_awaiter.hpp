@@ -18,7 +18,7 @@ namespace ringloop::detail {
 /// constructed as `Result(primitive, std::adopt_lock)` once the resource is held. The ParkedTask
 /// node lives here, in the awaiting frame: waiting allocates nothing.
 template <class Primitive, class Result = void>
-class GrantAwaiter {
+class [[nodiscard]] GrantAwaiter {
  public:
   GrantAwaiter(Primitive& primitive, const char* what) noexcept
       : primitive_(&primitive), what_(what) {}

@@ -41,7 +41,7 @@ class TaskSet final : public RefCounted {
   /// co_await: the index of the next completion in finishing order; nullopt once `deadline`
   /// passed with none. Raises CancelledError if the waiting task is cancelled (the tasks are left
   /// alone). Allocates nothing.
-  NextAwaiter next(std::optional<TimePoint> deadline = std::nullopt) noexcept;
+  [[nodiscard]] NextAwaiter next(std::optional<TimePoint> deadline = std::nullopt) noexcept;
 
  private:
   explicit TaskSet(std::vector<TaskRef> tasks);
@@ -55,7 +55,7 @@ class TaskSet final : public RefCounted {
 };
 
 /// Awaiter of TaskSet::next(); lives in the waiting frame.
-class TaskSet::NextAwaiter final : public Suspension, public DeadlineTimer {
+class [[nodiscard]] TaskSet::NextAwaiter final : public Suspension, public DeadlineTimer {
  public:
   NextAwaiter(TaskSet& set, std::optional<TimePoint> deadline) noexcept
       : set_(&set), deadline_(deadline) {}

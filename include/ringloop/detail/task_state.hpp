@@ -14,6 +14,14 @@
 namespace ringloop::detail {
 
 // Runnable comes first so the loop's hot virtual call to run() needs no this-adjusting thunk.
+/// InvalidStateError for `operation` on a TaskRef or TaskHandle that refers to no task.
+[[noreturn]] void throw_empty_task_handle(const char* operation);
+
+/// InvalidStateError for spawn() of a Task that already ran (`finished`) or that `awaiting` (or
+/// a coroutine outside any task, when null) is awaiting; `name` is the name given to spawn().
+[[noreturn]] void throw_unspawnable(bool finished, const TaskStateBase* awaiting,
+                                    const std::string& name);
+
 class TaskStateBase : public Runnable, public FutureBase {
  public:
   TaskStateBase(Loop& loop, std::string name, std::coroutine_handle<> root);
@@ -70,6 +78,7 @@ class TaskStateBase : public Runnable, public FutureBase {
   void discard() noexcept final { queued_ = false; }
   [[nodiscard]] std::string describe() const final;
   [[nodiscard]] std::string describe_owner() const final;
+  [[nodiscard]] std::string task_name() const final { return name(); }
   /// The loop is closing with this task pending: destroy the coroutine, mark the task cancelled.
   void abandon() noexcept;
 
@@ -103,13 +112,21 @@ class TaskStateBase : public Runnable, public FutureBase {
 template <class T>
 class TaskState final : public TaskStateBase, public ValueSlot<T> {
  public:
-  TaskState(Loop& loop, std::string name, Task<T> body)
-      : TaskStateBase(loop, std::move(name), checked(body).coroutine()), body_(std::move(body)) {}
+  /// Takes `body` only once it is known to be spawnable: a refused Task stays with its owner (a
+  /// task awaiting it must keep its frame).
+  TaskState(Loop& loop, std::string name, Task<T>&& body)
+      : TaskStateBase(loop, checked(body, std::move(name)), body.coroutine()),
+        body_(std::move(body)) {}
 
  private:
-  static Task<T>& checked(Task<T>& body) {
+  static std::string checked(const Task<T>& body, std::string name) {
     if (!body.valid()) throw InvalidStateError("spawn() of an empty ringloop::Task");
-    return body;
+    const TaskPromiseBase& promise = body.coroutine().promise();
+    // Resuming a finished frame is undefined behaviour; resuming an awaited one from a second
+    // task leaves its awaiter waiting forever.
+    if (body.coroutine().done() || promise.continuation_)
+      throw_unspawnable(body.coroutine().done(), promise.awaiting_task_, name);
+    return name;
   }
   Status take_root_outcome() override {
     auto& promise = body_.coroutine().promise();

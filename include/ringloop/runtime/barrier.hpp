@@ -20,7 +20,7 @@ namespace detail {
 /// co_await on Barrier::wait(). The round's outcome and this task's index are written here by
 /// whoever ends the wait (the last arrival, abort() or reset()), so no barrier state needs to
 /// outlive the round and waiting allocates nothing.
-class BarrierWaitAwaiter {
+class [[nodiscard]] BarrierWaitAwaiter {
  public:
   enum class Outcome : std::uint8_t { passed, aborted, reset };
 

@@ -24,7 +24,7 @@ namespace detail {
 /// co_await on Condition::wait(). The task is parked first on the condition; notify() (or a
 /// cancellation) moves it straight into the lock's queue, so it resumes only once it holds the
 /// lock again: one suspension, and two list nodes in this awaiter instead of an allocation.
-class ConditionWaitAwaiter final : public Suspension {
+class [[nodiscard]] ConditionWaitAwaiter final : public Suspension {
  public:
   explicit ConditionWaitAwaiter(Condition& condition) noexcept : condition_(&condition) {}
   ConditionWaitAwaiter(const ConditionWaitAwaiter&) = delete;

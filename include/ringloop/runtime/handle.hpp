@@ -34,6 +34,10 @@ class CallbackBase : public RefCounted, public Runnable, public TimerEntry {
 
  protected:
   virtual void invoke() = 0;
+  /// What the exception handler is told when invoke() throws.
+  [[nodiscard]] virtual std::string failure_message() const { return "Exception in " + describe(); }
+  /// The task the callback belongs to, for the exception handler (empty: none).
+  [[nodiscard]] virtual std::string failure_task_name() const { return {}; }
 
  private:
   Loop* loop_;

@@ -24,7 +24,7 @@ class Loop;
 /// (-EINTR, -EAGAIN) are resubmitted. If the awaiting task is cancelled, the operation is
 /// cancelled in the backend and CancelledError is raised once the backend confirms; if the
 /// operation finished first, its result is returned and the cancellation waits for the next await.
-class IoOperation final : public detail::Suspension {
+class [[nodiscard]] IoOperation final : public detail::Suspension {
  public:
   explicit IoOperation(io::OpCode code) noexcept { operation_.code = code; }
   /// Moves a not-yet-awaited operation (factories return by value; never move one in flight).
@@ -60,37 +60,44 @@ class IoOperation final : public detail::Suspension {
 namespace ops {
 
 /// read(2) (or pread(2) when `offset` is given) into `buffer`; 0 means end of file.
-IoOperation read(int fd, std::span<std::byte> buffer,
-                 std::uint64_t offset = static_cast<std::uint64_t>(-1)) noexcept;
+[[nodiscard]] IoOperation read(int fd, std::span<std::byte> buffer,
+                               std::uint64_t offset = static_cast<std::uint64_t>(-1)) noexcept;
 /// write(2) (or pwrite(2)) from `buffer`; may write less than asked.
-IoOperation write(int fd, std::span<const std::byte> buffer,
-                  std::uint64_t offset = static_cast<std::uint64_t>(-1)) noexcept;
+[[nodiscard]] IoOperation write(int fd, std::span<const std::byte> buffer,
+                                std::uint64_t offset = static_cast<std::uint64_t>(-1)) noexcept;
 /// recv(2); 0 means the peer closed its side.
-IoOperation recv(int fd, std::span<std::byte> buffer, int flags = 0) noexcept;
+[[nodiscard]] IoOperation recv(int fd, std::span<std::byte> buffer, int flags = 0) noexcept;
 /// send(2) with MSG_NOSIGNAL: a closed peer gives EPIPE, never SIGPIPE.
-IoOperation send(int fd, std::span<const std::byte> buffer, int flags = 0) noexcept;
+[[nodiscard]] IoOperation send(int fd, std::span<const std::byte> buffer, int flags = 0) noexcept;
 /// accept4(2) with SOCK_CLOEXEC|SOCK_NONBLOCK; `peer` may be null.
-IoOperation accept(int fd, sockaddr* peer = nullptr, socklen_t peer_length = 0) noexcept;
+[[nodiscard]] IoOperation accept(int fd, sockaddr* peer = nullptr,
+                                 socklen_t peer_length = 0) noexcept;
 /// recvmsg(2) into `message` (which, with its iovecs and name buffer, must outlive the await).
-IoOperation recvmsg(int fd, msghdr* message, int flags = 0) noexcept;
+[[nodiscard]] IoOperation recvmsg(int fd, msghdr* message, int flags = 0) noexcept;
 /// sendmsg(2) of `message` with MSG_NOSIGNAL (it must outlive the await).
-IoOperation sendmsg(int fd, msghdr* message, int flags = 0) noexcept;
+[[nodiscard]] IoOperation sendmsg(int fd, msghdr* message, int flags = 0) noexcept;
 /// connect(2) on a non-blocking socket, completing when connected. `address` must outlive it.
-IoOperation connect(int fd, const sockaddr* address, socklen_t length) noexcept;
+[[nodiscard]] IoOperation connect(int fd, const sockaddr* address, socklen_t length) noexcept;
 /// Waits until `events` (POLLIN, POLLOUT...) are ready; gives the events that fired.
-IoOperation poll(int fd, std::uint32_t events) noexcept;
+[[nodiscard]] IoOperation poll(int fd, std::uint32_t events) noexcept;
 /// close(2). With epoll, operations still waiting on `fd` complete with ECANCELED.
-IoOperation close(int fd) noexcept;
+[[nodiscard]] IoOperation close(int fd) noexcept;
 /// openat(2) of `path` relative to `directory` (AT_FDCWD: the working directory); gives the new
 /// descriptor. `path` must stay valid until the await ends. Native on io_uring only: the epoll
 /// backend answers EOPNOTSUPP (see io::Backend::native_file_io()).
-IoOperation openat(const char* path, int flags, mode_t mode, int directory = AT_FDCWD) noexcept;
+[[nodiscard]] IoOperation openat(const char* path, int flags, mode_t mode,
+                                 int directory = AT_FDCWD) noexcept;
 /// fsync(2), or fdatasync(2) when `data_only`. Native on io_uring only (epoll: EOPNOTSUPP).
-IoOperation fsync(int fd, bool data_only = false) noexcept;
+[[nodiscard]] IoOperation fsync(int fd, bool data_only = false) noexcept;
 /// A backend timer (IORING_OP_TIMEOUT / the epoll backend's timeout list); gives 0 when it expires.
-IoOperation timeout(Duration duration) noexcept;
+[[nodiscard]] IoOperation timeout(Duration duration) noexcept;
+/// timeout() with any std::chrono duration; one beyond the clock's range expires never.
+template <class Rep, class Period>
+[[nodiscard]] IoOperation timeout(std::chrono::duration<Rep, Period> duration) noexcept {
+  return timeout(detail::saturating_duration(duration));
+}
 /// Completes with 0 through the backend; measures the machinery itself.
-IoOperation nop() noexcept;
+[[nodiscard]] IoOperation nop() noexcept;
 
 }  // namespace ops
 }  // namespace ringloop

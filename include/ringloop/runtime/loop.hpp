@@ -114,7 +114,7 @@ class Loop {
 
   /// Runs `task` as a task of this loop until it completes; returns its value or rethrows.
   template <class T>
-  T run_until_complete(Task<T> task);
+  T run_until_complete(Task<T>&& task);
   /// Runs the loop until the spawned `task` completes; returns its value or rethrows.
   template <class T>
   T run_until_complete(TaskHandle<T> task);
@@ -126,8 +126,9 @@ class Loop {
   [[nodiscard]] bool is_running() const noexcept { return running_; }
 
   /// Spawns `task` as a new task of this loop (asyncio.create_task); `name` defaults to Task-N.
+  /// InvalidStateError, leaving `task` with the caller, if it already ran or is being awaited.
   template <class T>
-  TaskHandle<T> spawn(Task<T> task, std::string name = {});
+  TaskHandle<T> spawn(Task<T>&& task, std::string name = {});
   /// Pending tasks of this loop.
   [[nodiscard]] std::vector<TaskRef> all_tasks() const;
   /// Cancels every pending task and runs the loop until they have all finished, reporting
@@ -143,10 +144,10 @@ class Loop {
     ready_.push(entry);
     return handle;
   }
-  /// Runs `callback()` once `delay` has passed.
-  template <class F>
-  Handle call_later(Duration delay, F&& callback) {
-    return call_at(time() + delay, std::forward<F>(callback));
+  /// Runs `callback()` once `delay` has passed; a delay beyond the clock's range never comes.
+  template <class Rep, class Period, class F>
+  Handle call_later(std::chrono::duration<Rep, Period> delay, F&& callback) {
+    return call_at(detail::deadline_after(time(), delay), std::forward<F>(callback));
   }
   /// Runs `callback()` at `when` (loop time).
   template <class F>

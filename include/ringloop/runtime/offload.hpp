@@ -72,7 +72,7 @@ class OffloadCall final : public OffloadJob {
 /// Awaiter of offload(): submits the job when awaited; cancelling the task withdraws a job that
 /// has not started, or detaches a running one (its result is then discarded).
 template <class R>
-class OffloadAwaiter final : public Suspension {
+class [[nodiscard]] OffloadAwaiter final : public Suspension {
  public:
   OffloadAwaiter(OffloadPool* pool, OffloadJob* job, OffloadResult<R>* result) noexcept
       : pool_(pool), job_(job), result_(result) {}
@@ -164,14 +164,14 @@ Loop& current_loop_for_offload();
 /// wake-up per batch, not a thread switch per job): a step that blocks the loop thread until
 /// its own iteration's job has started would wait forever, as it would for any I/O.
 template <class F, class... Args>
-auto offload(F&& function, Args&&... arguments) {
+[[nodiscard]] auto offload(F&& function, Args&&... arguments) {
   return detail::make_offload(detail::current_loop_for_offload(), nullptr,
                               std::forward<F>(function), std::forward<Args>(arguments)...);
 }
 
 /// Like offload(), on `pool` (which must outlive the await).
 template <class F, class... Args>
-auto offload_to(OffloadPool& pool, F&& function, Args&&... arguments) {
+[[nodiscard]] auto offload_to(OffloadPool& pool, F&& function, Args&&... arguments) {
   return detail::make_offload(detail::current_loop_for_offload(), &pool, std::forward<F>(function),
                               std::forward<Args>(arguments)...);
 }

@@ -35,9 +35,9 @@ class BasicQueue {
   class GetAwaiter;
 
   /// Adds `item`, waiting while the queue is full. co_await it.
-  PutAwaiter put(T item) { return PutAwaiter(this, std::move(item)); }
+  [[nodiscard]] PutAwaiter put(T item) { return PutAwaiter(this, std::move(item)); }
   /// Removes and gives the next item, waiting while the queue is empty. co_await it.
-  GetAwaiter get() noexcept { return GetAwaiter(this); }
+  [[nodiscard]] GetAwaiter get() noexcept { return GetAwaiter(this); }
 
   /// Adds `item` if there is room (moving from it only then); returns whether it did.
   bool try_put(T&& item) {
@@ -66,9 +66,9 @@ class BasicQueue {
 
   class JoinAwaiter;
   /// Waits until every item put has been marked task_done().
-  JoinAwaiter join() noexcept { return JoinAwaiter(this); }
+  [[nodiscard]] JoinAwaiter join() noexcept { return JoinAwaiter(this); }
 
-  class PutAwaiter {
+  class [[nodiscard]] PutAwaiter {
    public:
     PutAwaiter(BasicQueue* queue, T item) : queue_(queue), item_(std::move(item)) {}
     bool await_ready() {
@@ -89,7 +89,7 @@ class BasicQueue {
     detail::ParkedTask node_;
   };
 
-  class GetAwaiter {
+  class [[nodiscard]] GetAwaiter {
    public:
     explicit GetAwaiter(BasicQueue* queue) noexcept : queue_(queue) {}
     bool await_ready() {
@@ -114,7 +114,7 @@ class BasicQueue {
     detail::ParkedTask node_;
   };
 
-  class JoinAwaiter {
+  class [[nodiscard]] JoinAwaiter {
    public:
     explicit JoinAwaiter(BasicQueue* queue) noexcept : queue_(queue) {}
     bool await_ready() const noexcept { return queue_->unfinished_ == 0; }

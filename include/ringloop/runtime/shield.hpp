@@ -64,13 +64,13 @@ namespace ringloop {
 
 /// co_await: the value of `work`, which a cancellation of the awaiting task does not reach.
 template <class T>
-detail::ShieldAwaiter<T> shield(TaskHandle<T> work) {
+[[nodiscard]] detail::ShieldAwaiter<T> shield(TaskHandle<T> work) {
   return detail::ShieldAwaiter<T>(std::move(work));
 }
 
 /// Spawns `work` and shields it (see above).
 template <class T>
-detail::ShieldAwaiter<T> shield(Task<T> work) {
+[[nodiscard]] detail::ShieldAwaiter<T> shield(Task<T> work) {
   return detail::ShieldAwaiter<T>(spawn(std::move(work)));
 }
 

@@ -14,7 +14,7 @@ class Loop;
 namespace ringloop::detail {
 
 /// Gives the loop a turn: the task runs again in the next iteration. Allocates nothing.
-class YieldAwaiter {
+class [[nodiscard]] YieldAwaiter {
  public:
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiting) const {
@@ -29,7 +29,7 @@ class YieldAwaiter {
 
 /// Parks the task on a timer embedded in the awaiter (no allocation). Cancelling the task removes
 /// the timer and resumes it with CancelledError.
-class SleepAwaiter final : public TimerEntry, public Suspension {
+class [[nodiscard]] SleepAwaiter final : public TimerEntry, public Suspension {
  public:
   explicit SleepAwaiter(Duration delay) noexcept : delay_(delay) {}
   /// Before it is awaited only (a combinator taking it into a task of its own).
@@ -55,14 +55,15 @@ class SleepAwaiter final : public TimerEntry, public Suspension {
 
 namespace ringloop {
 
-/// Suspends the running task for `delay` (asyncio.sleep). A delay of zero or less yields once.
+/// Suspends the running task for `delay` (asyncio.sleep). A delay of zero or less yields once; a
+/// delay beyond the clock's range (hours::max(), Duration::max()) sleeps until cancelled.
 template <class Rep, class Period>
-detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
-  return detail::SleepAwaiter(std::chrono::duration_cast<Duration>(delay));
+[[nodiscard]] detail::SleepAwaiter sleep(std::chrono::duration<Rep, Period> delay) noexcept {
+  return detail::SleepAwaiter(detail::saturating_duration(delay));
 }
 
 /// Lets every other ready task and callback run once before this task continues (asyncio.sleep(0)).
-inline detail::YieldAwaiter yield_now() noexcept {
+[[nodiscard]] inline detail::YieldAwaiter yield_now() noexcept {
   return {};
 }
 

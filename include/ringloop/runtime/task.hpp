@@ -30,6 +30,11 @@ extern constinit thread_local TaskStateBase* running_task;
 std::coroutine_handle<> transfer_to(std::coroutine_handle<> next) noexcept;
 /// Called when a spawned task's root coroutine reaches its final suspension.
 void mark_root_finished() noexcept;
+/// InvalidStateError for a co_await on a Task that `first` (null: a coroutine outside any
+/// ringloop task) is already awaiting, naming both tasks.
+[[noreturn]] void throw_task_already_awaited(const TaskStateBase* first);
+/// InvalidStateError for a co_await on a Task whose body already ran, naming the awaiting task.
+[[noreturn]] void throw_task_already_ran();
 
 class TaskPromiseBase {
  public:
@@ -58,6 +63,9 @@ class TaskPromiseBase {
   void unhandled_exception() noexcept { exception_ = std::current_exception(); }
 
   std::coroutine_handle<> continuation_;
+  // The task whose coroutine awaits this one (null outside a task): named when a second awaiter
+  // or a spawn() comes while the first is still waiting.
+  TaskStateBase* awaiting_task_ = nullptr;
   std::exception_ptr exception_;
 };
 
@@ -119,11 +127,15 @@ class [[nodiscard]] Task {
     explicit Awaiter(Handle handle) noexcept : handle_(handle) {}
     bool await_ready() const {
       if (!handle_) throw InvalidStateError("co_await on an empty ringloop::Task");
-      if (handle_.done()) throw InvalidStateError("co_await on a ringloop::Task that already ran");
+      if (handle_.done()) detail::throw_task_already_ran();
+      // A second continuation would overwrite the first, which would then wait forever.
+      if (handle_.promise().continuation_)
+        detail::throw_task_already_awaited(handle_.promise().awaiting_task_);
       return false;
     }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) const noexcept {
       handle_.promise().continuation_ = awaiting;
+      handle_.promise().awaiting_task_ = detail::running_task;
       return detail::transfer_to(handle_);
     }
     T await_resume() const { return handle_.promise().take_result(); }

@@ -107,7 +107,7 @@ class TaskGroup {
   }
 
   /// Awaiter of join().
-  class JoinAwaiter final : public detail::Suspension {
+  class [[nodiscard]] JoinAwaiter final : public detail::Suspension {
    public:
     explicit JoinAwaiter(detail::TaskGroupState& state) noexcept : state_(&state) {}
     JoinAwaiter(const JoinAwaiter&) = delete;
@@ -126,7 +126,7 @@ class TaskGroup {
 
   /// co_await: waits until every child is done; ExceptionGroup if any failed, CancelledError if
   /// the awaiting task was cancelled meanwhile. May be awaited once.
-  JoinAwaiter join();
+  [[nodiscard]] JoinAwaiter join();
 
   /// Children not finished yet (a child counts until the group has processed its completion,
   /// one loop iteration after it finishes).

@@ -15,35 +15,51 @@
 namespace ringloop {
 
 /// A spawned task of any result type: name, state, cancellation. Copies refer to the same task.
+/// An empty handle (default-constructed or moved-from) refers to no task: its queries answer as
+/// for nothing there (done(), cancelled(), cancelling() and cancel() false, name() empty), while
+/// what needs a task (exception(), add_done_callback(), result(), co_await) raises
+/// InvalidStateError.
 class TaskRef {
  public:
   TaskRef() = default;
   explicit TaskRef(detail::TaskStateBase* state) : state_(state) {}
 
+  /// Whether this handle refers to a task.
   explicit operator bool() const noexcept { return static_cast<bool>(state_); }
-  /// The name given to spawn(), or "Task-N".
-  [[nodiscard]] std::string name() const { return state_->name(); }
-  [[nodiscard]] bool done() const noexcept { return state_->done(); }
-  [[nodiscard]] bool cancelled() const noexcept { return state_->cancelled(); }
-  /// Requests cancellation (see TaskStateBase::cancel); false if the task is already done.
-  bool cancel() { return state_->cancel(); }
+  /// The name given to spawn(), or "Task-N"; empty for an empty handle.
+  [[nodiscard]] std::string name() const { return state_ ? state_->name() : std::string(); }
+  /// Whether the task finished, failed or was cancelled; false for an empty handle.
+  [[nodiscard]] bool done() const noexcept { return state_ && state_->done(); }
+  /// Whether the task ended cancelled; false for an empty handle.
+  [[nodiscard]] bool cancelled() const noexcept { return state_ && state_->cancelled(); }
+  /// Requests cancellation (see TaskStateBase::cancel); false if the task is already done or the
+  /// handle is empty (like Handle::cancel(), a no-op on nothing).
+  bool cancel() { return state_ && state_->cancel(); }
   /// Whether cancel() was called and CancelledError has not been raised in the task yet.
-  [[nodiscard]] bool cancelling() const noexcept { return state_->cancel_requested(); }
+  [[nodiscard]] bool cancelling() const noexcept { return state_ && state_->cancel_requested(); }
   /// The task's failure (null if it succeeded); CancelledError if cancelled, InvalidStateError
-  /// if still pending. Marks the failure as retrieved.
-  std::exception_ptr exception() { return state_->exception(); }
-  /// Calls `callback(TaskRef&)` through the loop once the task is done.
+  /// if still pending or the handle is empty. Marks the failure as retrieved.
+  std::exception_ptr exception() { return require_task("TaskRef::exception()").exception(); }
+  /// Calls `callback(TaskRef&)` through the loop once the task is done; a callback that throws is
+  /// reported as "done callback of task 'name' raised". InvalidStateError on an empty handle.
   template <class F>
   void add_done_callback(F&& callback) {
-    state_->add_done_callback(detail::make_callback(
-        state_->loop(),
-        [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
+    detail::TaskStateBase& task = require_task("TaskRef::add_done_callback()");
+    task.add_done_callback(detail::make_done_callback(
+        task, [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
   }
   friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept {
     return a.state_ == b.state_;
   }
 
  protected:
+  /// The task; InvalidStateError naming `operation` when the handle is empty.
+  detail::TaskStateBase& require_task(const char* operation) const {
+    if (!state_) [[unlikely]]
+      detail::throw_empty_task_handle(operation);
+    return *state_;
+  }
+
   detail::IntrusivePtr<detail::TaskStateBase> state_;
 };
 
@@ -55,21 +71,24 @@ class TaskHandle : public TaskRef {
   explicit TaskHandle(detail::TaskState<T>* state) : TaskRef(state), typed_(state) {}
 
   /// The value; rethrows the task's exception, CancelledError if it was cancelled,
-  /// InvalidStateError if it is still running.
+  /// InvalidStateError if it is still running or the handle is empty.
   std::add_lvalue_reference_t<T> result() {
+    require_task("TaskHandle::result()");
     typed_->check_result();
     if constexpr (!std::is_void_v<T>) return *typed_->value;
   }
-  /// Calls `callback(TaskHandle<T>&)` through the loop once the task is done.
+  /// Calls `callback(TaskHandle<T>&)` through the loop once the task is done; a callback that
+  /// throws is reported as "done callback of task 'name' raised". InvalidStateError if empty.
   template <class F>
   void add_done_callback(F&& callback) {
-    state_->add_done_callback(detail::make_callback(
-        state_->loop(),
-        [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
+    detail::TaskStateBase& task = require_task("TaskHandle::add_done_callback()");
+    task.add_done_callback(detail::make_done_callback(
+        task, [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
   }
   /// Waits for the task; gives its value or rethrows. Cancelling the awaiting task cancels this
-  /// one.
-  detail::FutureAwaiter<T> operator co_await() const noexcept {
+  /// one. InvalidStateError on an empty handle.
+  detail::FutureAwaiter<T> operator co_await() const {
+    require_task("co_await on a TaskHandle");
     return detail::FutureAwaiter<T>(typed_, typed_);
   }
 
@@ -79,7 +98,7 @@ class TaskHandle : public TaskRef {
 
 /// Spawns `task` on the current thread's loop (asyncio.create_task).
 template <class T>
-TaskHandle<T> spawn(Task<T> task, std::string name = {}) {
+TaskHandle<T> spawn(Task<T>&& task, std::string name = {}) {
   return Loop::current().spawn(std::move(task), std::move(name));
 }
 
@@ -89,7 +108,7 @@ TaskRef current_task() noexcept;
 std::vector<TaskRef> all_tasks();
 
 template <class T>
-TaskHandle<T> Loop::spawn(Task<T> task, std::string name) {
+TaskHandle<T> Loop::spawn(Task<T>&& task, std::string name) {
   return TaskHandle<T>(new detail::TaskState<T>(*this, std::move(name), std::move(task)));
 }
 
@@ -109,7 +128,7 @@ T Loop::run_until_complete(TaskHandle<T> task) {
 }
 
 template <class T>
-T Loop::run_until_complete(Task<T> task) {
+T Loop::run_until_complete(Task<T>&& task) {
   check_not_running();  // before spawning: a refused task must not be left behind
   return run_until_complete(spawn(std::move(task)));
 }
@@ -136,9 +155,8 @@ Future<T>::Future(Loop& loop) : state_(new State(loop)) {}
 template <class T>
 template <class F>
 void Future<T>::add_done_callback(F&& callback) {
-  state_->add_done_callback(detail::make_callback(
-      state_->loop(),
-      [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
+  state_->add_done_callback(detail::make_done_callback(
+      *state_, [self = *this, callback = std::forward<F>(callback)]() mutable { callback(self); }));
 }
 
 }  // namespace ringloop

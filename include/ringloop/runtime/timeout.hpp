@@ -74,7 +74,14 @@ class [[nodiscard]] TimeoutScope final : private detail::DeadlineTimer {
 
 /// A timeout scope for the running task, ending `delay` from now (none: no deadline yet).
 inline TimeoutScope timeout(std::optional<Duration> delay) {
-  return TimeoutScope(delay ? std::optional<TimePoint>(Clock::now() + *delay) : std::nullopt);
+  return TimeoutScope(delay ? std::optional<TimePoint>(detail::deadline_after(Clock::now(), *delay))
+                            : std::nullopt);
+}
+
+/// A timeout scope ending `delay` from now; a delay beyond the clock's range never expires.
+template <class Rep, class Period>
+TimeoutScope timeout(std::chrono::duration<Rep, Period> delay) {
+  return TimeoutScope(detail::deadline_after(Clock::now(), delay));
 }
 
 /// A timeout scope for the running task, ending at loop time `deadline`.
@@ -104,6 +111,14 @@ Task<detail::task_value_t<Awaitable>> wait_for(Awaitable work, std::optional<Dur
     scope.raise_if_expired();
     throw;
   }
+}
+
+/// wait_for() with any std::chrono duration; one beyond the clock's range means no limit (the
+/// conversion to Duration would otherwise overflow into a short or negative timeout).
+template <detail::TaskLike Awaitable, class Rep, class Period>
+Task<detail::task_value_t<Awaitable>> wait_for(Awaitable work,
+                                               std::chrono::duration<Rep, Period> timeout) {
+  return wait_for(std::move(work), std::optional<Duration>(detail::saturating_duration(timeout)));
 }
 
 }  // namespace ringloop

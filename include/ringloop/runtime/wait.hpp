@@ -75,6 +75,14 @@ Task<WaitResult<detail::task_handle_t<std::ranges::range_value_t<Range>>>> wait(
   co_return result;
 }
 
+/// wait() with any std::chrono duration; one beyond the clock's range means no limit.
+template <detail::TaskRefLikeRange Range, class Rep, class Period>
+Task<WaitResult<detail::task_handle_t<std::ranges::range_value_t<Range>>>> wait(
+    Range tasks, ReturnWhen return_when, std::chrono::duration<Rep, Period> timeout) {
+  return wait(std::move(tasks), return_when,
+              std::optional<Duration>(detail::saturating_duration(timeout)));
+}
+
 /// The tasks given to as_completed(), handed back one at a time in the order they finish.
 /// Move-only; it must outlive a pending next().
 template <class Handle>
@@ -97,7 +105,7 @@ class AsCompleted {
   [[nodiscard]] explicit operator bool() const noexcept { return remaining() > 0; }
 
   /// Awaiter of next().
-  class Next {
+  class [[nodiscard]] Next {
    public:
     explicit Next(AsCompleted& owner) noexcept
         : owner_(&owner), inner_(*owner.set_, owner.deadline_) {}
@@ -118,7 +126,7 @@ class AsCompleted {
   /// co_await: the next task to finish (done, not awaited: read it with result() or co_await).
   /// TimeoutError once the deadline has passed with none finished; InvalidStateError when none
   /// remains. Allocates nothing.
-  Next next() {
+  [[nodiscard]] Next next() {
     if (remaining() == 0) throw InvalidStateError("as_completed(): every task was handed out");
     return Next(*this);
   }
@@ -135,8 +143,16 @@ template <detail::TaskRefLikeRange Range>
 AsCompleted<detail::task_handle_t<std::ranges::range_value_t<Range>>> as_completed(
     Range tasks, std::optional<Duration> timeout = std::nullopt) {
   std::optional<TimePoint> deadline;
-  if (timeout) deadline = Clock::now() + *timeout;
+  if (timeout) deadline = detail::deadline_after(Clock::now(), *timeout);
   return {detail::to_handles(tasks), deadline};
+}
+
+/// as_completed() with any std::chrono duration; one beyond the clock's range means no limit.
+template <detail::TaskRefLikeRange Range, class Rep, class Period>
+AsCompleted<detail::task_handle_t<std::ranges::range_value_t<Range>>> as_completed(
+    Range tasks, std::chrono::duration<Rep, Period> timeout) {
+  return as_completed(std::move(tasks),
+                      std::optional<Duration>(detail::saturating_duration(timeout)));
 }
 
 }  // namespace ringloop

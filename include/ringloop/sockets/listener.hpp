@@ -37,6 +37,9 @@ class Listener {
  protected:
   /// Binds and listens on a new socket of the address's family. Throws std::system_error.
   static int open_listening(const SocketAddress& address, int backlog, bool reuse_port);
+  /// std::invalid_argument naming `who` when `backlog` is negative (listen(2) would quietly take
+  /// a negative backlog as its maximum).
+  static void check_backlog(int backlog, const char* who);
   /// Accepts one connection's descriptor, retrying through EMFILE/ENFILE with backoff. On
   /// io_uring (Linux 5.19+) one multishot accept serves every call; elsewhere one accept each.
   Task<int> accept_descriptor();

@@ -2,6 +2,7 @@
 // SocketAddress: one IPv4, IPv6 or Unix-domain socket address, parsed from and formatted as text
 // the way people write it ("127.0.0.1:8080", "[::1]:8080", "/run/app.sock", "@abstract-name").
 
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -60,6 +61,9 @@ class SocketAddress {
  private:
   sockaddr_storage storage_;
   socklen_t length_ = 0;
+  // The IPv6 zone as parse() was given it when it was an interface name ("lo" in "fe80::1%lo");
+  // empty for a numeric zone or an address the kernel filled. Not part of the address (==).
+  char scope_name_[IF_NAMESIZE] = {};
 };
 
 }  // namespace ringloop

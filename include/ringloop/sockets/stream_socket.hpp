@@ -77,7 +77,8 @@ class StreamSocket {
   /// write() of the characters of `text`.
   void write(std::string_view text);
   /// Waits while more than the high-water mark is buffered, until at most the low-water mark
-  /// is; throws the error that stopped the background send (ECONNRESET, EPIPE...).
+  /// is; throws the error that stopped the background send (ECONNRESET, EPIPE...), system_error
+  /// EBADF after close().
   Task<> drain();
   /// Waits until the write buffer is empty (everything handed to the kernel).
   Task<> flush();

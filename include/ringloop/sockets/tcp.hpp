@@ -33,7 +33,8 @@ class TcpListener : public Listener {
   TcpListener() noexcept = default;
 
   /// socket, SO_REUSEADDR (and SO_REUSEPORT if `reuse_port`), bind, listen. Port 0 picks a free
-  /// port (see local_address()). Throws std::system_error naming the address (EADDRINUSE...).
+  /// port (see local_address()). Throws std::system_error naming the address (EADDRINUSE...),
+  /// std::invalid_argument for a negative backlog.
   static TcpListener bind(const SocketAddress& address, int backlog = 1024,
                           bool reuse_port = false);
   /// The next connection (non-blocking, close-on-exec). While the process is out of descriptors

@@ -27,7 +27,8 @@ class UnixListener : public Listener {
   UnixListener() noexcept = default;
 
   /// Binds and listens. A path must not exist yet (EADDRINUSE otherwise; the caller decides
-  /// whether removing a stale one is safe). Throws std::invalid_argument for another family.
+  /// whether removing a stale one is safe). Throws std::invalid_argument for another family or
+  /// a negative backlog.
   static UnixListener bind(const SocketAddress& address, int backlog = 1024);
   /// The next connection; through EMFILE/ENFILE it waits and retries, like TcpListener::accept.
   Task<UnixStream> accept();

@@ -1,0 +1,81 @@
+// Every sample answers --help with its usage on stdout and exit 0, and refuses an unknown flag
+// with its usage on stderr and exit 2 (issue 9: `producer_consumer --help` used to say "missing
+// value after --help").
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+#include "loop_fixture.hpp"
+
+namespace ringloop::testing {
+namespace {
+
+class SampleFlags : public LoopTest {
+ protected:
+  struct Outcome {
+    std::string output;    ///< what the command wrote on the stream the test kept
+    int exit_status = -1;  ///< the exit code, or -1 if it did not exit normally
+  };
+
+  /// Runs sample `name` with `arguments` on this test's backend through the shell; keeps stdout,
+  /// or stderr when `keep_stderr`.
+  Outcome run_sample(const std::string& name, const std::string& arguments,
+                     bool keep_stderr) const {
+    const std::string command = "RINGLOOP_BACKEND=" + std::string(io::backend_name(GetParam())) +
+                                " '" + RINGLOOP_SAMPLES_DIR + "/" + name + "' " + arguments +
+                                (keep_stderr ? " 2>&1 >/dev/null" : " 2>/dev/null");
+    Outcome outcome;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (!pipe) return outcome;
+    char chunk[256];
+    while (const std::size_t got = std::fread(chunk, 1, sizeof chunk, pipe))
+      outcome.output.append(chunk, got);
+    const int status = ::pclose(pipe);
+    if (status != -1 && WIFEXITED(status)) outcome.exit_status = WEXITSTATUS(status);
+    return outcome;
+  }
+
+  void expect_help_and_unknown_flag(const std::string& name) {
+    const std::string usage = "usage: " + name + " [";
+    for (const char* help : {"--help", "-h"}) {
+      SCOPED_TRACE(name + " " + help);
+      const Outcome answered = run_sample(name, help, false);
+      EXPECT_EQ(answered.exit_status, 0);
+      EXPECT_EQ(answered.output.rfind(usage, 0), 0u) << answered.output;
+    }
+    SCOPED_TRACE(name + " --no-such-flag");
+    const Outcome refused = run_sample(name, "--no-such-flag", true);
+    EXPECT_EQ(refused.exit_status, 2);
+    EXPECT_NE(refused.output.find("unknown flag '--no-such-flag'"), std::string::npos)
+        << refused.output;
+    EXPECT_NE(refused.output.find(usage), std::string::npos) << refused.output;
+    EXPECT_EQ(run_sample(name, "--no-such-flag", false).output, "") << "nothing on stdout";
+  }
+};
+
+TEST_P(SampleFlags, HelloTasks) {
+  expect_help_and_unknown_flag("hello_tasks");
+}
+
+TEST_P(SampleFlags, ParallelMean) {
+  expect_help_and_unknown_flag("parallel_mean");
+}
+
+TEST_P(SampleFlags, ProducerConsumer) {
+  expect_help_and_unknown_flag("producer_consumer");
+}
+
+TEST_P(SampleFlags, EchoServer) {
+  expect_help_and_unknown_flag("echo_server");
+}
+
+TEST_P(SampleFlags, EchoClient) {
+  expect_help_and_unknown_flag("echo_client");
+}
+
+RINGLOOP_ON_BOTH_BACKENDS(SampleFlags);
+
+}  // namespace
+}  // namespace ringloop::testing
