@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

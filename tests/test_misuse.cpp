@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "loop_fixture.hpp"
+#include "support/loop_fixture.hpp"
 
 namespace ringloop::testing {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "socket_test_support.hpp"
+#include "support/sockets.hpp"
 
 namespace ringloop::testing {
 namespace {
