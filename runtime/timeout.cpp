@@ -6,9 +6,8 @@
 #include <string>
 
 namespace ringloop {
-namespace {
+namespace detail {
 
-// "20.0 ms", "1.50 s", "250 us": three significant digits, the unit a person would pick.
 std::string describe_duration(Duration duration) {
   const double seconds = std::chrono::duration<double>(duration).count();
   char text[48];
@@ -22,7 +21,7 @@ std::string describe_duration(Duration duration) {
   return text;
 }
 
-}  // namespace
+}  // namespace detail
 
 TimeoutScope::TimeoutScope(std::optional<TimePoint> deadline)
     : task_(&detail::require_running_task("timeout()")),
@@ -57,7 +56,8 @@ void TimeoutScope::raise_if_expired() {
   // The deadline the scope had when it fired, counted from the scope's start: the duration
   // given to timeout() or wait_for().
   const Duration waited = when_ ? *when_ - started_ : Duration::zero();
-  throw TimeoutError("timed out after " + describe_duration(std::max(waited, Duration::zero())));
+  throw TimeoutError("timed out after " +
+                     detail::describe_duration(std::max(waited, Duration::zero())));
 }
 
 void TimeoutScope::fire() {

@@ -3,6 +3,7 @@
 // deadline goes through.
 
 #include <chrono>
+#include <string>
 #include <type_traits>
 
 namespace ringloop {
@@ -14,6 +15,10 @@ using Duration = Clock::duration;
 }  // namespace ringloop
 
 namespace ringloop::detail {
+
+/// "20 ms", "1.5 s", "250 us": three significant digits in the unit a person would pick, for
+/// TimeoutError messages.
+std::string describe_duration(Duration duration);
 
 /// `delay` in the loop's units, clamped to Duration's range: hours::max() or years(1000) become
 /// Duration::max() ("forever") instead of wrapping around to a short or negative delay.

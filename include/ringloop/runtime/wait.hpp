@@ -88,10 +88,12 @@ Task<WaitResult<detail::task_handle_t<std::ranges::range_value_t<Range>>>> wait(
 template <class Handle>
 class AsCompleted {
  public:
-  AsCompleted(std::vector<Handle> tasks, std::optional<TimePoint> deadline)
+  AsCompleted(std::vector<Handle> tasks, std::optional<TimePoint> deadline,
+              std::optional<Duration> timeout = std::nullopt)
       : tasks_(std::move(tasks)),
         set_(detail::TaskSet::follow(std::vector<TaskRef>(tasks_.begin(), tasks_.end()))),
-        deadline_(deadline) {}
+        deadline_(deadline),
+        timeout_(timeout) {}
   AsCompleted(AsCompleted&&) noexcept = default;
   AsCompleted& operator=(AsCompleted&&) noexcept = default;
 
@@ -114,7 +116,10 @@ class AsCompleted {
     Handle await_resume() {
       std::optional<std::size_t> index = inner_.await_resume();
       if (!index)
-        throw TimeoutError("as_completed(): the timeout passed before the next task finished");
+        throw TimeoutError(
+            "as_completed(): timed out after " +
+            (owner_->timeout_ ? detail::describe_duration(*owner_->timeout_) : "its deadline") +
+            " with " + std::to_string(owner_->remaining()) + " task(s) unfinished");
       return owner_->tasks_[*index];
     }
 
@@ -135,6 +140,7 @@ class AsCompleted {
   std::vector<Handle> tasks_;
   detail::IntrusivePtr<detail::TaskSet> set_;
   std::optional<TimePoint> deadline_;
+  std::optional<Duration> timeout_;  // for the TimeoutError message
 };
 
 /// Follows `tasks` so that each can be awaited in the order they finish (asyncio.as_completed);
@@ -144,7 +150,7 @@ AsCompleted<detail::task_handle_t<std::ranges::range_value_t<Range>>> as_complet
     Range tasks, std::optional<Duration> timeout = std::nullopt) {
   std::optional<TimePoint> deadline;
   if (timeout) deadline = detail::deadline_after(Clock::now(), *timeout);
-  return {detail::to_handles(tasks), deadline};
+  return {detail::to_handles(tasks), deadline, timeout};
 }
 
 /// as_completed() with any std::chrono duration; one beyond the clock's range means no limit.
