@@ -131,8 +131,7 @@ EOF
 
   echo "-- pkg-config, $kind"
   export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-  pkg_args=(--cflags --libs ringloop)
-  [ "$kind" = static ] && pkg_args=(--static "${pkg_args[@]}")
+  pkg_args=(--cflags --libs ringloop)  # the README's line, the same for the static library
   echo "  pkg-config ${pkg_args[*]}: $(pkg-config "${pkg_args[@]}")"
   # shellcheck disable=SC2046  # the flags are meant to split into words
   quiet g++ -std=c++20 -O2 "$consumer/app.cpp" -o "$work/pkg-$kind" $(pkg-config "${pkg_args[@]}")
