@@ -13,14 +13,14 @@
 // IPv6 address, or a name (resolved with resolve(), first address). Without `--backend` the loop
 // chooses (RINGLOOP_BACKEND, else io_uring when it runs here, else epoll).
 //
-// Structure: one task accepts; each connection gets a task of its own that reads what is there
-// (read_some) and writes it back (write_all), with TCP_NODELAY so small echoes leave at once. The
-// accept task and the connection tasks are children of one TaskGroup.
+// Structure: start_server() accepts and gives each connection a task of its own that reads what is
+// there (read_some) and writes it back (write_all), with TCP_NODELAY so small echoes leave at once.
 //
 // SIGINT and SIGTERM stop it: they are blocked before the loop exists (so every thread inherits
-// the mask) and read from a signalfd by a task. That task cancels the group's owner, which
-// cancels the accept task and every connection task and waits for them all (each connection's
-// socket is closed as its task unwinds); then the listener is closed and the program exits 0.
+// the mask) and read from a signalfd by a task. That task cancels serve_forever(), which closes
+// the server: the accept task and every connection task are cancelled and waited for (each
+// connection's socket is closed as its task unwinds); then the listener is closed and the program
+// exits 0.
 //
 // Exit status: 0 after SIGINT/SIGTERM, 1 when it cannot listen or fails, 2 for bad flags.
 
@@ -126,37 +126,6 @@ ringloop::Task<> echo_connection(ringloop::TcpStream stream) {
   }
 }
 
-// Accepts forever, one child task per connection. Failures that concern one connection attempt
-// (it was reset while queued, the kernel was short of memory) are skipped; others end the server.
-ringloop::Task<> accept_connections(ringloop::TcpListener* listener,
-                                    ringloop::TaskGroup* connections) {
-  for (;;) {
-    ringloop::TcpStream stream;
-    try {
-      auto accepting = listener->accept();
-      stream = co_await accepting;
-    } catch (const std::system_error& error) {
-      const int code = error.code().value();
-      if (code != ECONNABORTED && code != EPROTO && code != EPERM && code != ENOBUFS &&
-          code != ENOMEM) {
-        throw;
-      }
-      std::fprintf(stderr, "echo_server: accept: %s\n", error.what());
-      continue;
-    }
-    connections->spawn(echo_connection(std::move(stream)));
-  }
-}
-
-// Owns the group: cancelling this task cancels the accept task and every connection, and join()
-// returns (with CancelledError) only once they have all finished.
-ringloop::Task<> serve(ringloop::TcpListener* listener) {
-  ringloop::TaskGroup connections;
-  connections.spawn(accept_connections(listener, &connections), "accept");
-  auto joining = connections.join();
-  co_await joining;
-}
-
 // Waits for SIGINT or SIGTERM on `signal_fd`, then cancels `serving`.
 ringloop::Task<> cancel_on_signal(int signal_fd, ringloop::TaskRef serving, int* signal_number) {
   signalfd_siginfo info{};
@@ -166,54 +135,34 @@ ringloop::Task<> cancel_on_signal(int signal_fd, ringloop::TaskRef serving, int*
   serving.cancel();
 }
 
-ringloop::Task<ringloop::SocketAddress> listening_address(Settings settings) {
-  try {
-    co_return ringloop::SocketAddress::from_host_port(settings.host, settings.port);
-  } catch (const std::invalid_argument&) {
-    // Not numeric: a name.
-  }
-  ringloop::ResolveOptions options;
-  options.passive = true;
-  auto resolving = ringloop::resolve(settings.host, std::to_string(settings.port), options);
-  std::vector<ringloop::SocketAddress> addresses = co_await resolving;
-  co_return addresses.front();  // resolve() throws rather than give none
-}
-
+// start_server() runs echo_connection in a task per connection; serve_forever() ends when the
+// signal task cancels it, after closing the listener and every connection.
 ringloop::Task<int> run_server(Settings settings, int signal_fd) {
-  auto resolving = listening_address(settings);
-  const ringloop::SocketAddress address = co_await resolving;
-  ringloop::TcpListener listener = ringloop::TcpListener::bind(address);
+  auto starting = ringloop::start_server(echo_connection, settings.host, settings.port);
+  ringloop::TcpServer server = co_await starting;
   // "(backend: epoll; io_uring unavailable: <why>)" when the automatic choice fell back.
-  std::printf("listening on %s (backend: %s)\n", listener.local_address().to_string().c_str(),
+  std::printf("listening on %s (backend: %s)\n", server.address().to_string().c_str(),
               ringloop::Loop::current().backend_description().c_str());
   std::fflush(stdout);
 
-  auto serving = ringloop::spawn(serve(&listener), "serve");
+  auto serving = ringloop::spawn(server.serve_forever(), "serve");
   int signal_number = 0;
   auto watching = ringloop::spawn(cancel_on_signal(signal_fd, serving, &signal_number), "signals");
-  int status = 0;
   try {
     co_await serving;
   } catch (const ringloop::CancelledError&) {
     // The signal task cancelled it: every connection is closed.
-  } catch (const ringloop::ExceptionGroup& failures) {
-    for (const std::exception_ptr& failure : failures.exceptions()) {
-      std::fprintf(stderr, "echo_server: %s\n", ringloop::describe_exception(failure).c_str());
-    }
-    status = 1;
   }
   watching.cancel();
   try {
     co_await watching;
   } catch (const ringloop::CancelledError&) {
-    // Stopped by a failure rather than a signal.
+    // Stopped otherwise than by a signal.
   }
-  auto closing = listener.close();
-  co_await closing;
   if (signal_number != 0) {
     std::fprintf(stderr, "echo_server: %s, stopped\n", ::strsignal(signal_number));
   }
-  co_return status;
+  co_return 0;
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -56,7 +57,16 @@ template <class ListenerType, class Stream>
 Task<> accept_connections(std::shared_ptr<ServerState<ListenerType, Stream>> state) {
   std::size_t prune_at = 64;
   for (;;) {
-    Stream stream = co_await state->listener.accept();
+    Stream stream;
+    try {
+      stream = co_await state->listener.accept();
+    } catch (const std::system_error&) {
+      // accept() already rides out EMFILE and skips aborted connections: what remains (the
+      // listener closed under it, for one) stops the server, and someone must hear of it now.
+      Loop::current().call_exception_handler(
+          {"server accept loop stopped", std::current_exception(), "server accept loop"});
+      co_return;
+    }
     std::string name = "connection";
     if constexpr (std::is_same_v<Stream, TcpStream>) {
       name += " from " + stream.peer_address().to_string();
