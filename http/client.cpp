@@ -163,17 +163,8 @@ Task<std::span<const char>> ResponseBody::next() {
   try {
     for (;;) {
       PooledConnection& connection = this->connection();
-      if (connection.unread_begin == connection.unread_end) {
-        const std::size_t received =
-            co_await receive(&connection, idle_read_, "idle-read", &description_);
-        if (received > 0) continue;
-        const ParseStep step = connection.parser.finish();
-        if (step.event != ParseEvent::complete) {
-          throw ProtocolError(description_ + ": connection closed before the body ended");
-        }
-        finish();
-        break;
-      }
+      // Fed even when nothing is buffered: a body whose last byte was already delivered completes
+      // without another byte.
       const ParseStep step = connection.parser.feed(unread(connection));
       connection.unread_begin += step.consumed;
       if (step.event == ParseEvent::body && !step.body.empty()) {
@@ -184,6 +175,16 @@ Task<std::span<const char>> ResponseBody::next() {
         finish();
         break;
       }
+      if (connection.unread_begin != connection.unread_end) continue;
+      const std::size_t received =
+          co_await receive(&connection, idle_read_, "idle-read", &description_);
+      if (received > 0) continue;
+      const ParseStep last = connection.parser.finish();
+      if (last.event != ParseEvent::complete) {
+        throw ProtocolError(description_ + ": connection closed before the body ended");
+      }
+      finish();
+      break;
     }
   } catch (...) {
     // Cancelled, timed out, reset or malformed: nothing more can be read from this connection.
