@@ -5,6 +5,11 @@ set -euo pipefail
 
 RINGLOOP_BUILD_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev libgtest-dev
                          libgmock-dev libbenchmark-dev)
+# What scripts/test.sh adds: the HTTP client's tests run against a real nginx (tests/support/nginx.hpp).
+RINGLOOP_TEST_PACKAGES=(nginx-light)
+# What bench/run_fetch.py adds: nginx serves, libcurl and the Python clients fetch beside ringloop.
+RINGLOOP_BENCH_PACKAGES=(nginx-light libcurl4-openssl-dev python3 python3-requests python3-aiohttp
+                         python3-uvloop python3-matplotlib)
 
 ensure_packages() {
   local missing=()

@@ -13,6 +13,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: scripts/test.sh [--sanitize address,undefined|thread] [--werror]" >&2; exit 2 ;;
   esac
 done
+source "$root/scripts/ensure-packages.sh"
+ensure_packages "${RINGLOOP_TEST_PACKAGES[@]}"
+# nginx-light is installed now: an HTTP test that finds no nginx fails instead of skipping.
+export RINGLOOP_REQUIRE_NGINX=1
 build_dir="$root/build"
 ctest_args=(--output-on-failure --timeout 600)
 if [ -n "$sanitize" ]; then
