@@ -1,13 +1,37 @@
 #include <ringloop/sockets/server.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <optional>
 #include <system_error>
 
 #include <ringloop/sockets/resolve.hpp>
 
 namespace ringloop {
 
+namespace {
+
+// A numeric host needs no getaddrinfo: asyncio (_ipaddr_info) and libuv skip the resolver
+// thread for it too, which saves a worker round trip per connection.
+std::optional<SocketAddress> numeric_address(const std::string& host, std::uint16_t port) {
+  in6_addr scratch{};
+  if (inet_pton(AF_INET, host.c_str(), &scratch) != 1 &&
+      inet_pton(AF_INET6, host.c_str(), &scratch) != 1) {
+    return std::nullopt;
+  }
+  return SocketAddress::from_host_port(host, port);
+}
+
+}  // namespace
+
 Task<TcpStream> open_connection(std::string host, std::uint16_t port) {
-  std::vector<SocketAddress> addresses = co_await resolve(host, std::to_string(port));
+  std::vector<SocketAddress> addresses;
+  if (std::optional<SocketAddress> numeric = numeric_address(host, port)) {
+    addresses.push_back(*numeric);
+  } else {
+    addresses = co_await resolve(host, std::to_string(port));
+  }
   // Each address in turn, as asyncio does (without its happy-eyeballs racing).
   std::string tried;
   std::error_code last_error;

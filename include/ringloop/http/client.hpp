@@ -34,7 +34,6 @@ namespace ringloop::http {
 
 namespace detail {
 class ConnectionPool;
-struct PooledConnection;
 class ResponseBody;
 }  // namespace detail
 
@@ -132,6 +131,12 @@ class Client {
   [[nodiscard]] const ClientOptions& options() const noexcept;
 
  private:
+  static Task<Response> perform(std::shared_ptr<detail::ConnectionPool> pool, Request request);
+  static Task<Response> perform_url(std::shared_ptr<detail::ConnectionPool> pool,
+                                    std::string method, std::string url, Headers headers);
+  static Task<Response> exchange(std::shared_ptr<detail::ConnectionPool> pool,
+                                 const Request* request);
+
   std::shared_ptr<detail::ConnectionPool> pool_;
 };
 
