@@ -35,8 +35,10 @@ namespace ringloop::http {
 
 /// Limits that bound what a response may make the client store.
 struct ParserLimits {
-  std::size_t max_header_bytes = 64 * 1024;  ///< status line plus all header lines (per response)
-  std::size_t max_header_count = 128;        ///< header fields (trailers count too)
+  /// Status line plus all header lines, CRLFs included (per response; the skipped 1xx responses
+  /// before it and its trailers count too, so a server cannot make the client store more).
+  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_header_count = 128;  ///< header fields (skipped 1xx's and trailers count too)
   std::uint64_t max_body_bytes = std::uint64_t{1} << 32;  ///< decoded body bytes (4 GiB)
 };
 
@@ -84,6 +86,9 @@ class ResponseParser {
   [[nodiscard]] bool is_complete() const noexcept;
   /// Whether headers_complete has been reached for the current response.
   [[nodiscard]] bool has_headers() const noexcept;
+  /// Whether any byte of the current response has been fed since start(): a connection that
+  /// closes with this false died before the server answered (a stale keep-alive connection).
+  [[nodiscard]] bool received_any() const noexcept { return offset_ > 0; }
 
   /// The status code (100..999 as received; 1xx never seen here since they are skipped).
   [[nodiscard]] int status() const noexcept { return status_; }
@@ -95,7 +100,8 @@ class ResponseParser {
   /// Trailer fields of a chunked body (available at complete).
   [[nodiscard]] const Headers& trailers() const noexcept { return trailers_; }
   [[nodiscard]] BodyFraming framing() const noexcept { return framing_; }
-  /// The declared length, for content_length framing.
+  /// The declared Content-Length, once the headers are in (also for a HEAD, 204 or 304 response,
+  /// whose framing is none whatever it declares).
   [[nodiscard]] std::optional<std::uint64_t> content_length() const noexcept;
   /// Body bytes delivered so far.
   [[nodiscard]] std::uint64_t body_bytes() const noexcept { return body_bytes_; }
@@ -106,22 +112,45 @@ class ResponseParser {
   [[nodiscard]] std::optional<unsigned> keep_alive_timeout_seconds() const noexcept;
 
  private:
-  // Implementation state (http/response_parser.cpp).
+  // Implementation (http/response_parser.cpp).
   enum class Stage : std::uint8_t;
+  struct Line {
+    std::string_view text;  // without its CRLF
+    std::uint64_t offset;   // of its first byte in the response
+  };
+
+  std::optional<Line> take_line(std::span<const char> input, std::size_t& position,
+                                std::size_t max_length);
+  void parse_status_line(const Line& line);
+  void parse_field_line(const Line& line, Headers& into);
+  void interpret_field(const Line& line, std::string_view name, std::string_view value);
+  void reset_head();
+  bool end_of_head(const Line& blank_line);
+  void parse_chunk_size_line(const Line& line);
+  void check_body_limit(std::uint64_t arriving);
+  [[noreturn]] void fail(const std::string& problem, std::uint64_t at, std::string_view excerpt);
+  [[noreturn]] void fail(const std::string& problem, std::uint64_t at);
+  [[noreturn]] void fail_closed(const std::string& problem);
+  [[noreturn]] void fail_limit(const std::string& problem, std::uint64_t at);
+
   ParserLimits limits_;
   Stage stage_{};
   bool head_request_ = false;
+  bool has_headers_ = false;
+  bool interim_skipped_ = false;  // a 1xx response came before this one
   int status_ = 0;
   int minor_version_ = 1;
   std::string reason_;
   Headers headers_;
   Headers trailers_;
   BodyFraming framing_ = BodyFraming::none;
-  std::uint64_t declared_length_ = 0;
+  std::optional<std::uint64_t> declared_length_;
+  bool transfer_encoding_chunked_ = false;
   std::uint64_t remaining_ = 0;  // in the current chunk, or of the Content-Length body
+  std::uint64_t chunk_size_ = 0;
+  std::uint64_t chunk_index_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::uint64_t offset_ = 0;  // bytes of this response consumed, for messages
-  std::uint64_t chunk_index_ = 0;
   std::size_t header_bytes_ = 0;
   std::size_t header_count_ = 0;
   std::string line_;  // a partial line carried over between feeds
