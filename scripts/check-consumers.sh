@@ -121,6 +121,7 @@ EOF
       fail "app does not load $prefix/lib/libringloop.so.0"
   fi
   run_app "$work/find-$kind/app"
+  run_app "$work/find-$kind/http_app"
   if [ "$with_mimalloc" = 1 ]; then
     [ -x "$work/find-$kind/app_mimalloc" ] || fail "ringloop::mimalloc was installed but not found"
     readelf -d "$work/find-$kind/app_mimalloc" | grep -q 'NEEDED.*libmimalloc' ||
@@ -135,9 +136,15 @@ EOF
   echo "  pkg-config ${pkg_args[*]}: $(pkg-config "${pkg_args[@]}")"
   # shellcheck disable=SC2046  # the flags are meant to split into words
   quiet g++ -std=c++20 -O2 "$consumer/app.cpp" -o "$work/pkg-$kind" $(pkg-config "${pkg_args[@]}")
+  http_args=(--cflags --libs ringloop-http)
+  echo "  pkg-config ${http_args[*]}: $(pkg-config "${http_args[@]}")"
+  # shellcheck disable=SC2046
+  quiet g++ -std=c++20 -O2 "$consumer/http_app.cpp" -o "$work/pkg-http-$kind" $(pkg-config "${http_args[@]}")
   if [ "$kind" = shared ]; then
     run_app env LD_LIBRARY_PATH="$prefix/lib" "$work/pkg-$kind"
+    run_app env LD_LIBRARY_PATH="$prefix/lib" "$work/pkg-http-$kind"
   else
+    run_app "$work/pkg-http-$kind"
     readelf -d "$work/pkg-$kind" | grep -q 'NEEDED.*libringloop' && fail "static consumer needs libringloop.so"
     run_app "$work/pkg-$kind"
     if [ "$with_mimalloc" = 1 ]; then
@@ -167,6 +174,7 @@ fi
 echo "  ok: CMAKE_BUILD_TYPE untouched (empty), no tests/benchmarks/samples, no install rules"
 quiet cmake --build "$sub" -j2
 run_app "$sub/app"
+run_app "$sub/http_app"
 if [ -x "$sub/app_mimalloc" ]; then run_app "$sub/app_mimalloc"; fi
 
 echo

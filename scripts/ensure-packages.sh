@@ -9,7 +9,7 @@ RINGLOOP_BUILD_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev 
 RINGLOOP_TEST_PACKAGES=(nginx-light)
 # What bench/run_fetch.py adds: nginx serves, libcurl and the Python clients fetch beside ringloop.
 RINGLOOP_BENCH_PACKAGES=(nginx-light libcurl4-openssl-dev python3 python3-requests python3-aiohttp
-                         python3-uvloop python3-matplotlib)
+                         python3-uvloop python3-matplotlib time)
 
 ensure_packages() {
   local missing=()
