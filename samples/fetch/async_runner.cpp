@@ -3,9 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
-#include <span>
 #include <string>
 
 #include <ringloop/http.hpp>
@@ -18,27 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// The body's size, read as response.text() would. Workaround: http::Client's read_chunk()
-/// (main's http/client.cpp, ResponseBody::next()) waits for more bytes after the last piece of a
-/// Content-Length body instead of noticing that the parser is complete, so text() hangs until
-/// the idle-read timeout. Stopping at the declared length avoids that; the connection is then
-/// closed rather than pooled. Back to `co_await response.text()` once the Client is fixed.
-ringloop::Task<std::uint64_t> read_body(ringloop::http::Response* response) {
-  std::optional<std::uint64_t> length;
-  if (const auto declared = response->headers().get("Content-Length")) {
-    length = std::strtoull(std::string(*declared).c_str(), nullptr, 10);
-  }
-  std::string body;
-  if (length) body.reserve(static_cast<std::size_t>(*length));
-  while (!length || body.size() < *length) {
-    auto reading = response->read_chunk();
-    const std::span<const char> chunk = co_await reading;
-    if (chunk.empty()) break;
-    body.append(chunk.data(), chunk.size());
-  }
-  co_return body.size();
-}
-
 ringloop::Task<Outcome> fetch_one(ringloop::http::Client* client, ringloop::Semaphore* limit,
                                   std::string url) {
   auto acquiring = limit->scoped();
@@ -48,8 +25,9 @@ ringloop::Task<Outcome> fetch_one(ringloop::http::Client* client, ringloop::Sema
   try {
     auto sending = client->get(url);
     ringloop::http::Response response = co_await sending;
-    auto reading = read_body(&response);
-    outcome.bytes = co_await reading;
+    auto reading = response.text();
+    const std::string body = co_await reading;
+    outcome.bytes = body.size();
     outcome.ok = true;
     outcome.status = response.status();
   } catch (const std::exception&) {
@@ -72,6 +50,7 @@ ringloop::Task<std::vector<Outcome>> fetch_all(std::vector<std::string> urls,
   if (timeout) {
     options.timeouts.connect = timeout;
     options.timeouts.total = timeout;
+    options.timeouts.idle_read = timeout;
   }
   ringloop::http::Client client(std::move(options));
   ringloop::Semaphore limit(static_cast<std::ptrdiff_t>(concurrency));
