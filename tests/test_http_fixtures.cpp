@@ -337,7 +337,12 @@ Task<std::string> send_then_close() {
   EXPECT_EQ(server.accepted_connections(), 1u);
   EXPECT_EQ(server.requests().size(), 1u);
   if (!server.requests().empty()) {
-    EXPECT_EQ(server.requests()[0].head, request_head);
+    const RecordedRequest& request = server.requests()[0];
+    EXPECT_EQ(request.head, request_head);
+    EXPECT_EQ(request.request_line(), "GET /x HTTP/1.1");
+    EXPECT_EQ(request.header("host"), "127.0.0.1");
+    EXPECT_EQ(request.header("User-Agent"), "test");
+    EXPECT_EQ(request.header("Accept-Encoding"), std::nullopt);
   }
   EXPECT_TRUE(server.connection_errors().empty());
   co_return received == response ? "same bytes" : "got: " + received;

@@ -178,10 +178,13 @@ class NginxServer {
   /// The access log's entries so far (both servers), oldest first.
   [[nodiscard]] std::vector<AccessLogEntry> access_log() const {
     std::vector<AccessLogEntry> entries;
-    std::ifstream log(directory_.file("access.log"));
-    std::string line;
-    while (std::getline(log, line)) {
-      if (auto entry = parse_access_line(line)) entries.push_back(std::move(*entry));
+    const std::string log = read_file(directory_.file("access.log"));
+    // Only whole lines: a line nginx is writing right now is left for the next call.
+    for (std::size_t start = 0, end; (end = log.find('\n', start)) != std::string::npos;
+         start = end + 1) {
+      if (auto entry = parse_access_line(log.substr(start, end - start))) {
+        entries.push_back(std::move(*entry));
+      }
     }
     return entries;
   }

@@ -14,11 +14,14 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,7 +35,14 @@ namespace ringloop::testing {
 /// "\r\n" + body.
 inline std::string http_response(int status, std::string_view body,
                                  std::string_view extra_headers = "") {
-  const char* reason = status == 200 ? "OK" : status == 404 ? "Not Found" : "Status";
+  const char* reason = status == 200   ? "OK"
+                       : status == 204 ? "No Content"
+                       : status == 301 ? "Moved Permanently"
+                       : status == 302 ? "Found"
+                       : status == 304 ? "Not Modified"
+                       : status == 404 ? "Not Found"
+                       : status == 500 ? "Internal Server Error"
+                                       : "Status";
   return "HTTP/1.1 " + std::to_string(status) + " " + reason +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
          std::string(extra_headers) + "\r\n" + std::string(body);
@@ -88,6 +98,34 @@ class RawScript {
 struct RecordedRequest {
   std::size_t connection = 0;  ///< 0 for the first accepted connection, 1 for the next...
   std::string head;            ///< the bytes up to and including "\r\n\r\n"
+
+  /// The request line ("GET /x HTTP/1.1").
+  [[nodiscard]] std::string request_line() const { return head.substr(0, head.find("\r\n")); }
+  /// The value of the first field `name` (case-insensitive), surrounding blanks trimmed; nothing
+  /// if the head has no such field.
+  [[nodiscard]] std::optional<std::string> header(std::string_view name) const {
+    for (std::size_t start = head.find("\r\n"); start != std::string::npos;) {
+      start += 2;
+      const std::size_t end = head.find("\r\n", start);
+      if (end == std::string::npos || end == start) break;
+      const std::string_view line(head.data() + start, end - start);
+      const std::size_t colon = line.find(':');
+      if (colon == name.size() &&
+          std::equal(name.begin(), name.end(), line.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+          })) {
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+          value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+          value.remove_suffix(1);
+        return std::string(value);
+      }
+      start = end;
+    }
+    return std::nullopt;
+  }
 };
 
 namespace detail {
@@ -157,7 +195,11 @@ inline Task<> serve_raw_connection(std::shared_ptr<RawServerState> state, TcpStr
   } catch (const std::exception& error) {
     state->errors.push_back("connection " + std::to_string(connection) + ": " + error.what());
   }
-  co_await stream.close();  // FIN, or RST after reset()
+  try {
+    co_await stream.close();  // FIN, or RST after reset()
+  } catch (const std::exception& error) {
+    state->errors.push_back("connection " + std::to_string(connection) + ": " + error.what());
+  }
 }
 
 }  // namespace detail
