@@ -370,6 +370,20 @@ def markdown_table(summary, names, count):
     return "\n".join(lines)
 
 
+def run_course_table(build, nginx, counts, plot):
+    """The fetch sample's --compare (sequential, threads, async per count) on the delay page."""
+    fetch = os.path.join(build, "samples", "fetch")
+    if not os.access(fetch, os.X_OK):
+        return f"skipped: {fetch} is not built"
+    argv = [fetch, "--compare", counts, nginx.url("/delay/50ms")]
+    if plot:
+        argv += ["--plot", plot]
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
+    return done.stdout.rstrip() + ("" if done.returncode == 0 else
+                                   f"\n(fetch exited {done.returncode})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -381,6 +395,11 @@ def main():
     parser.add_argument("--clients", default="",
                         help="comma-separated substrings: run only the clients matching one")
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--course", metavar="COUNTS",
+                        help="also print the course's table: the fetch sample's --compare COUNTS "
+                             "(e.g. 1,10,50,100,500) on the 50 ms page, sequential, threads and "
+                             "async")
+    parser.add_argument("--plot", metavar="FILE.png", help="with --course: draw it as a line chart")
     parser.add_argument("--no-ensure-packages", action="store_true")
     args = parser.parse_args()
     if args.count <= 0 or args.rounds <= 0 or args.sequential_delay_count <= 0:
@@ -405,8 +424,11 @@ def main():
 
     nginx = Nginx(pin)
     raw = []
+    course = None
     try:
         warm_up(nginx)
+        if args.course:
+            course = run_course_table(os.path.abspath(args.build), nginx, args.course, args.plot)
         for round_index in range(args.rounds):
             for endpoint, path, _ in ENDPOINTS:
                 for client in runnable:
@@ -443,6 +465,11 @@ def main():
               "unscaled.")
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")
+    if course is not None:
+        print()
+        print("The course's table (the fetch sample's --compare on the 50 ms page; the texts "
+              "fetched a public site):")
+        print(course)
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"count": args.count, "concurrency": args.concurrency,

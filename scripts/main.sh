@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: builds ringloop (Release), prints the 500k-action benchmark table (ringloop's
 # standard and optimized loops beside the floor, Python asyncio and uvloop), then runs the
-# samples' demo (producer_consumer, hello_tasks, parallel_mean, echo server and client).
+# samples' demo (producer_consumer, hello_tasks, parallel_mean, echo server and client, fetch
+# against a local nginx beside libcurl, requests and aiohttp, and the course's threads-vs-asyncio
+# table).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/ensure-packages.sh"
@@ -37,3 +39,9 @@ port="$(sed -E 's/^listening on .*:([0-9]+) \(backend: .*$/\1/' <<<"$listening")
 kill -TERM "$server_pid"
 wait "$server_pid"
 trap - EXIT
+
+echo
+echo "== samples/fetch against a local nginx: 500 fetches beside libcurl, requests, aiohttp (one round) =="
+/usr/bin/python3 "$root/bench/run_fetch.py" --build "$build" --quick --course 1,10,50,100,500 \
+  --plot "$build/fetch-course.png"
+echo "(chart: $build/fetch-course.png)"
