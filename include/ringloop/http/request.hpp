@@ -29,7 +29,7 @@ struct Request {
   std::string method = "GET";  ///< "GET" or "HEAD" (else std::invalid_argument when sent)
   Url url;
   /// Extra fields; these replace the defaults of the same name (Host, User-Agent,
-  /// Accept-Encoding: identity, Connection).
+  /// Accept-Encoding: identity).
   Headers headers;
 };
 
