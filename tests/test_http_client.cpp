@@ -17,6 +17,7 @@
 
 #include "support/loop_fixture.hpp"
 #include "support/nginx.hpp"
+#include "support/raw_http_server.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -347,7 +348,58 @@ TEST_P(HttpClientTest, AResponseDroppedBeforeItsBodyEndsClosesItsConnection) {
   EXPECT_EQ(stats.idle_connections, 1u);
 }
 
+TEST_P(HttpClientTest, AHostNameIsResolvedAndEveryAddressTriedInTurn) {
+  // "localhost" resolves to ::1 and 127.0.0.1 here; nginx listens on 127.0.0.1 only, so a client
+  // that tried just the first address would fail where this one goes on to the next.
+  const std::string url = "http://localhost:" + std::to_string(nginx().port()) + "/bytes/1024";
+  const std::vector<Fetched> results = run(fetch_each({url}, {}));
+  EXPECT_EQ(results[0].status, 200);
+  EXPECT_TRUE(results[0].body == expected_body(1024));
+}
+
+// ---- idle connections leave the pool in time (a scripted server that keeps connections open) ----
+
+using HttpPoolIdleTest = LoopTest;
+
+Task<std::vector<std::size_t>> idle_then_closed(std::string keep_alive_header,
+                                                std::chrono::milliseconds idle_timeout,
+                                                std::chrono::milliseconds wait) {
+  RawHttpServer server(
+      RawScript().send(http_response(200, "hello", keep_alive_header)).read_to_end());
+  ClientOptions options;
+  options.idle_timeout = idle_timeout;
+  std::vector<std::size_t> counts;
+  {
+    Client client(options);
+    Fetched fetched = co_await fetch(&client, server.url("/"));
+    EXPECT_EQ(fetched.body, "hello");
+    counts.push_back(client.stats().idle_connections);
+    co_await sleep(wait);
+    counts.push_back(client.stats().idle_connections);
+    co_await server.wait_for_client_closes(counts.back() == 0 ? 1 : 0);
+    counts.push_back(server.client_closes());
+  }
+  co_await server.close();
+  co_return counts;
+}
+
+TEST_P(HttpPoolIdleTest, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+  // idle 1, then closed by the pool (the server saw the client close it).
+  EXPECT_EQ(run(idle_then_closed("", 50ms, 300ms)), (std::vector<std::size_t>{1, 0, 1}));
+}
+
+TEST_P(HttpPoolIdleTest, TheServersKeepAliveTimeoutShortensTheIdleTimeout) {
+  // Keep-Alive: timeout=1 (s) against a 30 s idle timeout: the pool lets go after half of it.
+  EXPECT_EQ(run(idle_then_closed("Keep-Alive: timeout=1\r\n", 30s, 900ms)),
+            (std::vector<std::size_t>{1, 0, 1}));
+}
+
+TEST_P(HttpPoolIdleTest, WithinTheIdleTimeoutTheConnectionStaysPooled) {
+  EXPECT_EQ(run(idle_then_closed("", 30s, 20ms)), (std::vector<std::size_t>{1, 1, 0}));
+}
+
 RINGLOOP_ON_BOTH_BACKENDS(HttpClientTest);
+RINGLOOP_ON_BOTH_BACKENDS(HttpPoolIdleTest);
 
 }  // namespace
 }  // namespace ringloop::testing
