@@ -163,6 +163,12 @@ Task<std::span<const char>> ResponseBody::next() {
   try {
     for (;;) {
       PooledConnection& connection = this->connection();
+      // A Content-Length body is complete once its last byte was handed out (on the previous
+      // call): waiting for more bytes would hang on a keep-alive connection.
+      if (connection.parser.is_complete()) {
+        finish();
+        break;
+      }
       if (connection.unread_begin == connection.unread_end) {
         const std::size_t received =
             co_await receive(&connection, idle_read_, "idle-read", &description_);
