@@ -558,6 +558,55 @@ TEST_P(HttpClientErrorsTest, ReusedConnectionThatSentSomeBytesBeforeDyingIsNotRe
   run(wait_for(reused_connection_dies_after_some_bytes(), test_deadline));
 }
 
+Task<> every_idle_connection_stale() {
+  // Two pooled connections that the server closed meanwhile: the retry must go to a fresh
+  // connection, not to the other stale one.
+  const RawScript answer_then_close =
+      RawScript().sleep(5ms).send(http_response(200, "one")).close();
+  RawHttpServer server(std::vector<RawScript>{answer_then_close, answer_then_close,
+                                              RawScript().send(http_response(200, "fresh"))});
+  Client client;
+  TaskHandle<std::string> first =
+      Loop::current().spawn(outcome_of(fetch_text(&client, server.url("/a"))));
+  TaskHandle<std::string> second =
+      Loop::current().spawn(outcome_of(fetch_text(&client, server.url("/b"))));
+  const std::string first_outcome = co_await first;
+  const std::string second_outcome = co_await second;
+  EXPECT_EQ(first_outcome, "ok: one");
+  EXPECT_EQ(second_outcome, "ok: one");
+  EXPECT_EQ(client.stats().idle_connections, 2u);
+  const std::string third = co_await outcome_of(fetch_text(&client, server.url("/c")));
+  EXPECT_EQ(third, "ok: fresh");
+  const ClientStats stats = client.stats();
+  EXPECT_EQ(stats.retries, 1u);
+  EXPECT_EQ(stats.connections_opened, 3u);
+  EXPECT_EQ(stats.active_connections, 0u);
+  co_await server.close();
+}
+
+TEST_P(HttpClientErrorsTest, RetryAfterAStaleConnectionGoesToAFreshOneNotAnotherStaleOne) {
+  run(wait_for(every_idle_connection_stale(), test_deadline));
+}
+
+Task<> too_many_redirects() {
+  RawHttpServer server(RawScript().serve_requests(
+      3, "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n"));
+  ClientOptions options;
+  options.follow_redirects = true;
+  options.max_redirects = 2;
+  Client client(options);
+  const std::string outcome = co_await outcome_of(client.get(server.url("/loop")));
+  expect_error(outcome, "RedirectError", "more than 2 redirects");
+  EXPECT_EQ(server.requests().size(), 3u);
+  EXPECT_EQ(client.stats().active_connections, 0u);
+  co_await expect_client_still_usable(&client);
+  co_await server.close();
+}
+
+TEST_P(HttpClientErrorsTest, MoreRedirectsThanMaxRedirectsIsRedirectError) {
+  run(wait_for(too_many_redirects(), test_deadline));
+}
+
 // ---- 8. connections that must not be pooled ----
 
 Task<> response_destroyed_before_body() {
