@@ -258,6 +258,12 @@ Task<Response> Client::exchange(std::shared_ptr<ConnectionPool> pool, const Requ
   const bool head = request->method == "HEAD";
   for (int attempt = 0;; ++attempt) {
     ConnectionLease lease = co_await pool->acquire(origin_key(request->url));
+    // The retry goes to a fresh connection: another idle one has likely gone stale the same way.
+    while (attempt > 0 && lease.reused()) {
+      lease.close();
+      ConnectionLease next = co_await pool->acquire(origin_key(request->url));
+      lease = std::move(next);
+    }
     const bool reused = lease.reused();
     if (reused) {
       pool->count_reuse();

@@ -106,9 +106,10 @@ bool ConnectionPool::evict_idle_elsewhere(const std::string& except) noexcept {
 }
 
 Task<ConnectionLease> ConnectionPool::acquire(std::string origin) {
-  if (waiters_.empty()) {
-    if (std::optional<ConnectionLease> lease = try_acquire(origin)) co_return std::move(*lease);
-  }
+  // Every queued waiter is one serve_waiters() could not serve (it runs on each release), so a
+  // slot free now is one none of them can use: taking it jumps no one. Queueing behind them
+  // regardless would stall an origin with room behind another origin's per-host limit.
+  if (std::optional<ConnectionLease> lease = try_acquire(origin)) co_return std::move(*lease);
   // Declared first so the pool outlives the waiter's unregistering destructor.
   std::shared_ptr<ConnectionPool> self = shared_from_this();
   Waiter waiter(*this, std::move(origin));

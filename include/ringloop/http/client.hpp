@@ -72,7 +72,8 @@ class Response {
   /// Whether the connection that carried it was reused from the pool.
   [[nodiscard]] bool reused_connection() const noexcept { return reused_connection_; }
 
-  /// The next piece of the body (a view valid until the next call), empty at the end. Throws
+  /// The next piece of the body (a view into the connection's buffer, valid until the next call),
+  /// empty at the end; the connection goes back to the pool when the empty end is returned. Throws
   /// ProtocolError (truncated or malformed body), LimitExceededError, TimeoutError (idle_read).
   [[nodiscard]] Task<std::span<const char>> read_chunk();
   /// The rest of the body as one string.
