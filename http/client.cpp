@@ -347,7 +347,12 @@ Task<Response> Client::perform(std::shared_ptr<detail::ConnectionPool> pool, Req
       }
       Url next = request.url.resolve(*location);
       co_await response.discard();  // so its connection can carry the next request
-      if (!next.same_origin(request.url)) request.headers.remove("Host");
+      if (!next.same_origin(request.url)) {
+        // Credentials and a caller's Host stay with the origin they were meant for.
+        request.headers.remove("Host");
+        request.headers.remove("Authorization");
+        request.headers.remove("Cookie");
+      }
       if (response.status_ == 303) request.method = request.method == "HEAD" ? "HEAD" : "GET";
       request.url = std::move(next);
     }
