@@ -894,6 +894,45 @@ TEST_P(HttpClientErrorsTest, SeeOtherAfterHeadKeepsHead) {
   run(wait_for(see_other_after_head_keeps_head(), test_deadline));
 }
 
+http::Headers credentials() {
+  http::Headers headers;
+  headers.add("Authorization", "Bearer secret");
+  headers.add("Cookie", "session=1");
+  return headers;
+}
+
+Task<> credentials_stay_with_their_origin() {
+  RawHttpServer other(RawScript().send(http_response(200, "there")).close());
+  RawHttpServer same(
+      RawScript()
+          .send("HTTP/1.1 302 Found\r\nLocation: /second\r\nContent-Length: 0\r\n\r\n")
+          .read_request()
+          .send("HTTP/1.1 302 Found\r\nLocation: " + other.url("/third") +
+                "\r\nContent-Length: 0\r\n\r\n")
+          .read_to_end());
+  ClientOptions options;
+  options.follow_redirects = true;
+  Client client(options);
+  Response response = co_await client.get(same.url("/first"), credentials());
+  const std::string body = co_await response.text();
+  EXPECT_EQ(body, "there");
+  EXPECT_EQ(response.redirects(), 2u);
+  co_await other.close();
+  co_await same.close();
+  EXPECT_EQ(same.requests().size(), 2u);
+  EXPECT_EQ(other.requests().size(), 1u);
+  if (same.requests().size() < 2 || other.requests().empty()) co_return;
+  // Same origin: sent again; another origin: dropped.
+  EXPECT_EQ(same.requests()[1].header("Authorization").value_or("none"), "Bearer secret");
+  EXPECT_EQ(same.requests()[1].header("Cookie").value_or("none"), "session=1");
+  EXPECT_EQ(other.requests()[0].header("Authorization").value_or("none"), "none");
+  EXPECT_EQ(other.requests()[0].header("Cookie").value_or("none"), "none");
+}
+
+TEST_P(HttpClientErrorsTest, ARedirectToAnotherOriginDropsCredentials) {
+  run(wait_for(credentials_stay_with_their_origin(), test_deadline));
+}
+
 RINGLOOP_ON_BOTH_BACKENDS(HttpClientErrorsTest);
 
 }  // namespace
