@@ -2,8 +2,9 @@
 """Echo benchmark: ringloop's echo_server on io_uring and epoll beside a plain C epoll server,
 uvloop and asyncio, all driven by the same load generator (samples/echo_client).
 
-usage: run_echo.py [--build BUILD_DIR] [--duration 4] [--warmup 1] [--connections 10]
+usage: run_echo.py [--build BUILD_DIR] [--duration 4] [--warmup 1] [--connections 10[,1000...]]
                    [--sizes 1024,10240,102400] [--servers ringloop-uring,ringloop-epoll,c-epoll,uvloop,asyncio]
+                   [--idle [--idle-rounds 3]]
 
 For each server and each message size: the server runs pinned to CPU 0 (`taskset -c 0`), one
 echo_client pinned to CPU 1 (`taskset -c 1`) opens --connections connections and runs for
@@ -18,68 +19,29 @@ server's ("x C"): the overhead of each runtime over the bare system calls. Pytho
 /usr/bin/python3 (python3-uvloop is a Debian package; scripts/main.sh installs it). A server that
 cannot start here (io_uring refused, uvloop missing) shows n/a. CPU time is counted in clock ticks
 (usually 10 ms), so short runs give coarse figures.
+
+--connections takes a list (e.g. 10,1000): each server serves every count and size, and each count
+gets its own pair of tables (requests/s and CPU; p50/p99 latency from echo_client's line). When
+samples/echo_server's --help offers --read-mode, each ringloop server runs once per mode, as rows
+"ringloop-uring/MODE". --idle then runs bench/idle_connections.py's measurement (fresh servers,
+10,000 idle connections each, median of --idle-rounds) and appends its bytes per idle connection
+as a last column. The servers and how they start are in bench/echo_servers.py.
 """
 import argparse
 import os
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-PYTHON = "/usr/bin/python3"
-PYTHON_SERVER = os.path.join(HERE, "echo_python_server.py")
-SERVER_CPU = ["taskset", "-c", "0"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from echo_servers import (ALL_SERVERS, BASELINE, kill_all_servers, load_average,  # noqa: E402
+                          server_command, start_server, stop_server, variants)
+import echo_servers  # noqa: E402
+
 CLIENT_CPU = ["taskset", "-c", "1"]
-BASELINE = "c-epoll"
-ALL_SERVERS = ("ringloop-uring", "ringloop-epoll", "c-epoll", "uvloop", "asyncio")
-START_TIMEOUT_S = 10.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-running_servers = []  # every Popen started, killed in the end whatever happens
-
-
-def server_command(name, build):
-    if name == "ringloop-uring":
-        return [os.path.join(build, "samples", "echo_server"), "--port", "0", "--backend", "uring"]
-    if name == "ringloop-epoll":
-        return [os.path.join(build, "samples", "echo_server"), "--port", "0", "--backend", "epoll"]
-    if name == "c-epoll":
-        return [os.path.join(build, "bench", "echo_epoll_server"), "--port", "0"]
-    if name in ("uvloop", "asyncio"):
-        return [PYTHON, PYTHON_SERVER, "--loop", name, "--port", "0"]
-    raise ValueError(f"unknown server {name!r}; known: {', '.join(ALL_SERVERS)}")
-
-
-def start_server(command):
-    """Starts `command` on CPU 0; gives (process, port) once it prints its listening line."""
-    process = subprocess.Popen(SERVER_CPU + command, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    running_servers.append(process)
-    ready, _, _ = select.select([process.stdout], [], [], START_TIMEOUT_S)
-    line = process.stdout.readline() if ready else ""
-    if not line.startswith("listening on "):
-        stop_server(process)
-        errors = process.stderr.read().strip()
-        raise RuntimeError(f"{' '.join(command)} did not start: {line.strip() or errors or 'no output'}")
-    # "listening on 127.0.0.1:PORT" with an optional " (backend: ...)" after it.
-    address = line.split()[2]
-    return process, int(address.rsplit(":", 1)[1])
-
-
-def stop_server(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process in running_servers:
-        running_servers.remove(process)
+IDLE_CONNECTIONS = 10000
 
 
 def cpu_seconds(pid):
@@ -114,53 +76,62 @@ def measure(pid, client, port, connections, size, warmup, duration):
 
 
 def find_build(requested):
-    if requested:
-        return os.path.abspath(requested)
-    for candidate in ("build-release", "build"):
-        path = os.path.join(ROOT, candidate)
-        if os.path.exists(os.path.join(path, "samples", "echo_client")):
-            return path
-    sys.exit("run_echo.py: no build with samples/echo_client in build-release/ or build/; "
-             "pass --build")
+    return echo_servers.find_build(requested, "run_echo.py")
 
 
 def size_label(size):
     return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
-def print_table(servers, sizes, results, connections, duration):
+def print_table(labels, sizes, results, connections, duration, idle=None):
+    """One connection count's tables; `idle` ({label: bytes per idle connection}) appends a
+    column to the first."""
     print(f"\nEcho, {connections} connections, {duration:g} s measured per cell; server on CPU 0, "
           f"echo_client on CPU 1; load average {load_average()}")
-    print("req/s | server CPU µs per message | CPU per message relative to the plain C server\n")
+    print("req/s | server CPU µs per message | CPU per message relative to the plain C server"
+          + (f" | server RSS bytes per idle connection ({IDLE_CONNECTIONS:,} connections)"
+             if idle is not None else "") + "\n")
     cell_width = 28
-    header = f"{'server':<16}" + "".join(f"{size_label(size):>{cell_width}}" for size in sizes)
+    idle_width = 18
+    name_width = max([16] + [len(label) + 2 for label in labels])
+    header = f"{'server':<{name_width}}" + "".join(f"{size_label(size):>{cell_width}}"
+                                                   for size in sizes)
+    if idle is not None:
+        header += f"{'idle B/conn':>{idle_width}}"
     print(header)
     print("-" * len(header))
-    for server in servers:
+    for label in labels:
         cells = []
         for size in sizes:
-            report = results.get((server, size))
+            report = results.get((label, connections, size))
             if report is None:
                 cells.append("n/a")
                 continue
-            baseline = results.get((BASELINE, size))
+            baseline = results.get((BASELINE, connections, size))
             ratio = (f"{report['cpu_us_per_msg'] / baseline['cpu_us_per_msg']:.2f}x"
                      if baseline and baseline["cpu_us_per_msg"] > 0 else "n/a")
             cells.append(f"{report['reqs_per_s']:,.0f} | {report['cpu_us_per_msg']:.2f} | {ratio}")
-        print(f"{server:<16}" + "".join(f"{cell:>{cell_width}}" for cell in cells))
+        line = f"{label:<{name_width}}" + "".join(f"{cell:>{cell_width}}" for cell in cells)
+        if idle is not None:
+            value = idle.get(label)
+            line += f"{(f'{value:,.0f}' if value is not None else 'n/a'):>{idle_width}}"
+        print(line)
     print("\np50/p99 round-trip latency (µs)\n")
-    print(f"{'server':<16}" + "".join(f"{size_label(size):>{cell_width}}" for size in sizes))
-    for server in servers:
+    print(f"{'server':<{name_width}}" + "".join(f"{size_label(size):>{cell_width}}"
+                                                for size in sizes))
+    for label in labels:
         cells = []
         for size in sizes:
-            report = results.get((server, size))
+            report = results.get((label, connections, size))
             cells.append(f"{report['p50_us']:.1f} / {report['p99_us']:.1f}" if report else "n/a")
-        print(f"{server:<16}" + "".join(f"{cell:>{cell_width}}" for cell in cells))
+        print(f"{label:<{name_width}}" + "".join(f"{cell:>{cell_width}}" for cell in cells))
 
 
-def load_average():
-    with open("/proc/loadavg") as file:
-        return " ".join(file.read().split()[:3])
+def positive_list(text):
+    values = [int(value) for value in text.split(",") if value]
+    if not values or min(values) <= 0:
+        raise ValueError(text)
+    return values
 
 
 def main():
@@ -168,51 +139,64 @@ def main():
     parser.add_argument("--build", help="build directory (default: build-release, else build)")
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per cell")
-    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--connections", default="10",
+                        help="connection counts, comma-separated: one table each (default 10)")
     parser.add_argument("--sizes", default="1024,10240,102400", help="message sizes in bytes")
     parser.add_argument("--servers", default=",".join(ALL_SERVERS))
+    parser.add_argument("--idle", action="store_true",
+                        help=f"append each server's RSS per idle connection "
+                             f"(bench/idle_connections.py, {IDLE_CONNECTIONS:,} connections)")
+    parser.add_argument("--idle-rounds", type=int, default=3,
+                        help="rounds of the --idle measurement (median)")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",") if size]
+    try:
+        sizes = positive_list(args.sizes)
+        connection_counts = positive_list(args.connections)
+    except ValueError:
+        parser.error("--connections and --sizes need comma-separated positive integers")
     servers = [server for server in args.servers.split(",") if server]
     for server in servers:
         if server not in ALL_SERVERS:
             parser.error(f"unknown server {server!r}; known: {', '.join(ALL_SERVERS)}")
-    if args.duration <= 0 or args.warmup <= 0 or args.connections <= 0 or not sizes:
-        parser.error("--duration, --warmup, --connections and --sizes must be positive")
+    if args.duration <= 0 or args.warmup <= 0 or args.idle_rounds <= 0:
+        parser.error("--duration, --warmup and --idle-rounds must be positive")
     if not shutil.which("taskset"):
         sys.exit("run_echo.py: taskset is missing (util-linux)")
     if os.cpu_count() < 2:
         print("run_echo.py: fewer than 2 CPUs: server and client share one", file=sys.stderr)
     build = find_build(args.build)
     client = os.path.join(build, "samples", "echo_client")
+    server_variants = variants(servers, build)  # ringloop once per --read-mode it offers
 
     results = {}
-    for server in servers:
-        command = server_command(server, build)
+    for label, server, read_mode in server_variants:
+        command = server_command(server, build, read_mode)
         try:
             process, port = start_server(command)
         except (RuntimeError, OSError) as error:
-            print(f"skipped {server}: {error}", file=sys.stderr)
+            print(f"skipped {label}: {error}", file=sys.stderr)
             continue
         try:
-            for size in sizes:
-                print(f"{server}, {size_label(size)}...", file=sys.stderr, flush=True)
-                results[(server, size)] = measure(process.pid, client, port, args.connections, size,
-                                                  args.warmup, args.duration)
+            for connections in connection_counts:
+                for size in sizes:
+                    print(f"{label}, {size_label(size)}"
+                          + (f", {connections} connections" if len(connection_counts) > 1 else "")
+                          + "...", file=sys.stderr, flush=True)
+                    results[(label, connections, size)] = measure(
+                        process.pid, client, port, connections, size, args.warmup, args.duration)
         except RuntimeError as error:
-            print(f"{server}: {error}", file=sys.stderr)
+            print(f"{label}: {error}", file=sys.stderr)
         finally:
             stop_server(process)
-    print_table(servers, sizes, results, args.connections, args.duration)
+    idle = None
+    if args.idle:
+        import idle_connections
+        idle = idle_connections.idle_bytes_per_connection(servers, build, IDLE_CONNECTIONS,
+                                                          args.idle_rounds)
+    labels = [label for label, _, _ in server_variants]
+    for connections in connection_counts:
+        print_table(labels, sizes, results, connections, args.duration, idle)
     return 0
-
-
-def kill_all_servers():
-    for process in list(running_servers):
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    running_servers.clear()
 
 
 if __name__ == "__main__":
