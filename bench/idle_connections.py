@@ -40,6 +40,7 @@ import struct
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing echo_servers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import echo_servers  # noqa: E402  (the directory of this script, as for run_echo.py)
 

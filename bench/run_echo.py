@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing echo_servers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from echo_servers import (ALL_SERVERS, BASELINE, kill_all_servers, load_average,  # noqa: E402
                           server_command, start_server, stop_server, variants)
