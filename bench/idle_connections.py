@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Idle-connection memory: how many bytes of resident memory each echo server holds per open,
-idle connection. Same servers as bench/run_echo.py (bench/echo_servers.py starts them).
+"""Idle-connection memory: each echo server's resident bytes per open, idle connection.
 
-usage: idle_connections.py [--build BUILD_DIR] [--counts 10000] [--rounds 3]
+The same servers as bench/run_echo.py (bench/echo_servers.py starts them).
+
+usage: idle_connections.py [--build BUILD_DIR] [--counts 10000[,100000...]] [--rounds 3]
                            [--servers ringloop-uring,ringloop-epoll,c-epoll,uvloop,asyncio]
                            [--json FILE]
 
