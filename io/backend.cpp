@@ -6,6 +6,7 @@
 
 #include "epoll_backend.hpp"
 #include "operation_traits.hpp"
+#include "receive_buffers.hpp"
 #ifdef RINGLOOP_HAVE_URING
 #include <liburing.h>
 
@@ -17,6 +18,26 @@ namespace ringloop::io {
 const char* op_name(OpCode code) noexcept {
   const auto index = static_cast<std::size_t>(code);
   return index < operation_traits.size() ? operation_traits[index].name : "unknown";
+}
+
+Backend::Backend(BackendCapabilities capabilities, bool idle_poll_is_empty)
+    : capabilities_(capabilities),
+      idle_poll_is_empty_(idle_poll_is_empty),
+      receive_buffers_(new ReceiveBufferPool) {
+  receive_buffers_->add_ref();
+}
+
+Backend::~Backend() {
+  receive_buffers_->detach_ring();
+  receive_buffers_->release();
+}
+
+bool Backend::multishot_receive() const noexcept {
+  return receive_buffers_->has_ring();
+}
+
+ReceiveBufferStats Backend::receive_buffer_stats() const noexcept {
+  return receive_buffers_->stats();
 }
 
 bool Backend::resubmit_interrupted(Operation& operation, std::int32_t& result) {

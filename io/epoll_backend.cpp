@@ -198,6 +198,7 @@ bool EpollBackend::attempt(Operation& operation, std::int32_t& result) {
     case OpCode::openat:
     case OpCode::fsync:
     case OpCode::accept_multishot:
+    case OpCode::recv_multishot:
       return true;  // not attempt_then_wait: start() runs them
   }
   return result != -EAGAIN && result != -EWOULDBLOCK;
@@ -257,7 +258,8 @@ void EpollBackend::start(Operation& operation) {
     case EpollMethod::unsupported:
       // File operations would block the loop on the disk (epoll cannot wait on regular files):
       // native_file_io() is false, so the file layer runs them on the offload pool instead.
-      // Multishot accept: multishot_accept() is false, so listeners accept one by one.
+      // Multishot accept: multishot_accept() is false, so listeners accept one by one; likewise
+      // multishot_receive() is false, so streams wait for readiness and receive once.
       finish(operation, -EOPNOTSUPP);
       return;
     case EpollMethod::close:
@@ -294,6 +296,16 @@ void EpollBackend::on_ready(int fd, std::uint32_t events) {
   for (auto next = state.parked.begin(); next != state.parked.end();) {
     OperationState& parked = *next++;  // step first: a finished operation leaves the list
     Operation& operation = *parked.operation;
+    if (operation.code == OpCode::poll) {
+      // The readiness epoll just reported is the answer: no poll(2) to ask again (a stream that
+      // waits for readiness before it receives pays no extra system call for it).
+      const std::uint32_t fired = events & (operation.poll_events | EPOLLERR | EPOLLHUP);
+      if (fired != 0) {
+        state.parked.remove(parked);
+        finish(operation, static_cast<std::int32_t>(fired));
+        continue;
+      }
+    }
     if (failed || (interest(operation) & events) || (events & EPOLLRDHUP)) {
       std::int32_t result = 0;
       if (attempt(operation, result)) {

@@ -35,7 +35,7 @@ struct OperationTraits {
 
 // close(2) is never repeated: Linux releases the number even when it answers EINTR, and a second
 // close could hit a descriptor opened meanwhile under the same number.
-inline constexpr std::array<OperationTraits, 15> operation_traits{{
+inline constexpr std::array<OperationTraits, 16> operation_traits{{
     {OpCode::nop, "nop", IORING_OP_NOP, 0, EpollMethod::attempt_then_wait, false, true},
     {OpCode::read, "read", IORING_OP_READ, EPOLLIN, EpollMethod::attempt_then_wait, false, true},
     {OpCode::write, "write", IORING_OP_WRITE, EPOLLOUT, EpollMethod::attempt_then_wait, false,
@@ -57,6 +57,8 @@ inline constexpr std::array<OperationTraits, 15> operation_traits{{
      true},
     {OpCode::accept_multishot, "accept (multishot)", IORING_OP_ACCEPT, 0, EpollMethod::unsupported,
      true, true},
+    {OpCode::recv_multishot, "recv (multishot)", IORING_OP_RECV, 0, EpollMethod::unsupported, false,
+     true},
 }};
 
 /// The row of `code`.
@@ -72,7 +74,7 @@ constexpr bool rows_in_code_order() {
   return true;
 }
 static_assert(rows_in_code_order(), "operation_traits rows must follow OpCode's order");
-static_assert(operation_traits.size() == static_cast<std::size_t>(OpCode::accept_multishot) + 1,
+static_assert(operation_traits.size() == static_cast<std::size_t>(OpCode::recv_multishot) + 1,
               "every OpCode needs a row in operation_traits");
 
 }  // namespace ringloop::io

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -14,7 +15,9 @@
 #include <string>
 #include <system_error>
 
+#include "buffer_ring_compat.hpp"
 #include "operation_traits.hpp"
+#include "receive_buffers.hpp"
 
 namespace ringloop::io {
 namespace {
@@ -61,6 +64,50 @@ bool kernel_at_least(int major, int minor) {
   return running_major > major || (running_major == major && running_minor >= minor);
 }
 
+// Multishot recv is a flag of IORING_OP_RECV the opcode probe cannot see (6.0+). Ask a kernel:
+// a throwaway ring with a one-buffer ring, a multishot recv on a socketpair and one byte sent.
+// EINVAL means unsupported (PITFALLS §6: it is also what a missing provided buffer gives).
+bool probe_multishot_receive() {
+  io_uring ring{};
+  if (io_uring_queue_init(4, &ring, 0) < 0) return false;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t ring_bytes = compat::buf_ring_bytes(1, page);
+  void* memory = ::mmap(nullptr, ring_bytes + page, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int pair[2] = {-1, -1};
+  bool works = false;
+  if (memory != MAP_FAILED && compat::register_buf_ring(ring, memory, 1, 0) == 0 &&
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0) {
+    auto* buffers = static_cast<io_uring_buf_ring*>(memory);
+    io_uring_buf_ring_add(buffers, static_cast<char*>(memory) + ring_bytes,
+                          static_cast<unsigned>(page), 0, io_uring_buf_ring_mask(1), 0);
+    io_uring_buf_ring_advance(buffers, 1);
+    io_uring_sqe* entry = io_uring_get_sqe(&ring);
+    io_uring_prep_recv_multishot(entry, pair[0], nullptr, 0, 0);
+    entry->flags |= IOSQE_BUFFER_SELECT;
+    entry->buf_group = 0;
+    const char byte = 'x';
+    if (::write(pair[1], &byte, 1) == 1 && io_uring_submit(&ring) == 1) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(&ring, &cqe) == 0) {
+        works = cqe->res == 1 && (cqe->flags & IORING_CQE_F_BUFFER);
+        io_uring_cqe_seen(&ring, cqe);
+      }
+    }
+  }
+  // Closing the ring cancels the still-armed receive; the socketpair goes with it.
+  io_uring_queue_exit(&ring);
+  if (pair[0] >= 0) ::close(pair[0]);
+  if (pair[1] >= 0) ::close(pair[1]);
+  if (memory != MAP_FAILED) ::munmap(memory, ring_bytes + page);
+  return works;
+}
+
+bool multishot_receive_supported() {
+  static const bool supported = probe_multishot_receive();  // cannot change while we live
+  return supported;
+}
+
 }  // namespace
 
 UringBackend::UringBackend(const BackendOptions& options)
@@ -85,9 +132,16 @@ UringBackend::UringBackend(const BackendOptions& options)
     throw_errno(error, "eventfd for the io_uring wake-up");
   }
   deferred_.reserve(64);
+  // Probed, never guessed from the kernel version: without a ring (memlock, an old kernel) or
+  // multishot recv, streams wait for readiness and receive once (multishot_receive() false).
+  if (options.multishot_receive && multishot_receive_supported()) {
+    receive_buffers().attach_ring(ring_, options.receive_buffer_count, options.receive_buffer_size);
+  }
 }
 
 UringBackend::~UringBackend() {
+  // First: buffers given back while the ring drains are only counted, and wake no receive.
+  receive_buffers().detach_ring();
   drain_at_shutdown();
   io_uring_queue_exit(&ring_);
   ::close(wake_fd_);
@@ -97,9 +151,10 @@ UringBackend::~UringBackend() {
 // when it has one. Otherwise a descriptor an open or accept made meanwhile would reach nobody:
 // close it here, or every loop closed in the middle of one leaks it (Tokio closes such
 // descriptors from the completion too: tokio/tests/fs_uring_cancel_open.rs).
-void UringBackend::complete_at_teardown(Operation& operation, std::int32_t result,
-                                        bool more) noexcept {
+void UringBackend::complete_at_teardown(Operation& operation, std::int32_t result, bool more,
+                                        std::int32_t buffer_id) noexcept {
   operation.more = more;
+  operation.buffer_id = buffer_id;
   if (!more) operation.state = OpState::idle;
   if (operation.on_teardown) {
     operation.on_teardown(operation, result);
@@ -123,7 +178,8 @@ void UringBackend::drain_at_shutdown() noexcept {
       move_ready_completions();
       for (Completion& completion : deferred_) {
         if (!completion.more) --in_flight_;
-        complete_at_teardown(*completion.operation, completion.result, completion.more);
+        complete_at_teardown(*completion.operation, completion.result, completion.more,
+                             completion.buffer_id);
       }
       deferred_.clear();
     }
@@ -208,6 +264,11 @@ void UringBackend::prepare(io_uring_sqe* entry, Operation& operation) {
     case OpCode::accept_multishot:
       io_uring_prep_multishot_accept(entry, operation.fd, nullptr, nullptr, operation.flags);
       break;
+    case OpCode::recv_multishot:
+      io_uring_prep_recv_multishot(entry, operation.fd, nullptr, 0, operation.flags);
+      entry->flags |= IOSQE_BUFFER_SELECT;
+      entry->buf_group = operation.buffer_group;
+      break;
   }
   io_uring_sqe_set_data(entry, &operation);
 }
@@ -288,8 +349,12 @@ void UringBackend::move_ready_completions() {
         wake_armed_ = false;
         continue;
       }
-      deferred_.push_back(
-          {reinterpret_cast<Operation*>(tag), cqe->res, (cqe->flags & IORING_CQE_F_MORE) != 0});
+      const std::int32_t buffer_id =
+          (cqe->flags & IORING_CQE_F_BUFFER)
+              ? static_cast<std::int32_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT)
+              : -1;
+      deferred_.push_back({reinterpret_cast<Operation*>(tag), cqe->res,
+                           (cqe->flags & IORING_CQE_F_MORE) != 0, buffer_id});
     }
     io_uring_cq_advance(&ring_, seen);
     // With IORING_FEAT_NODROP the kernel parks completions that found the ring full and sets
@@ -312,11 +377,11 @@ std::size_t UringBackend::dispatch_deferred() {
     Completion completion = deferred_[i];
     ++delivered;
     if (completion.more) {
-      deliver_more(*completion.operation, completion.result);
+      deliver_more(*completion.operation, completion.result, completion.buffer_id);
       continue;
     }
     --in_flight_;
-    deliver(*completion.operation, completion.result);
+    deliver(*completion.operation, completion.result, completion.buffer_id);
   }
   deferred_.clear();
   return delivered;

@@ -34,7 +34,8 @@ class UringBackend final : public Backend {
   void move_ready_completions();
   std::size_t dispatch_deferred();
   void drain_at_shutdown() noexcept;
-  static void complete_at_teardown(Operation& operation, std::int32_t result, bool more) noexcept;
+  static void complete_at_teardown(Operation& operation, std::int32_t result, bool more,
+                                   std::int32_t buffer_id) noexcept;
 
   io_uring ring_{};
   int wake_fd_ = -1;
@@ -46,7 +47,8 @@ class UringBackend final : public Backend {
   struct Completion {
     Operation* operation;
     std::int32_t result;
-    bool more;  // IORING_CQE_F_MORE: a multishot operation that stays in flight
+    bool more;               // IORING_CQE_F_MORE: a multishot operation that stays in flight
+    std::int32_t buffer_id;  // IORING_CQE_F_BUFFER: the provided buffer filled, else -1
   };
   std::vector<Completion> deferred_;
 };

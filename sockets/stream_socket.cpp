@@ -1,5 +1,6 @@
 #include <ringloop/sockets/stream_socket.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <ringloop/runtime/task_handle.hpp>
 #include <ringloop/sockets/socket_errors.hpp>
 
+#include "io/receive_buffers.hpp"
+#include "multishot_receive.hpp"
 #include "socket_util.hpp"
 
 namespace ringloop {
@@ -27,10 +30,15 @@ class StreamCore {
   StreamCore(const StreamCore&) = delete;
   StreamCore& operator=(const StreamCore&) = delete;
   ~StreamCore() {
+    if (receiver) receiver->orphan();
     if (descriptor >= 0) ::close(descriptor);
   }
 
-  [[nodiscard]] std::size_t buffered_for_reading() const noexcept { return read_end - read_begin; }
+  /// Bytes in read_buffer, then those the multishot receive queued behind them.
+  [[nodiscard]] std::size_t buffered_in_vector() const noexcept { return read_end - read_begin; }
+  [[nodiscard]] std::size_t buffered_for_reading() const noexcept {
+    return buffered_in_vector() + (receiver ? receiver->queued_bytes() : 0);
+  }
   [[nodiscard]] std::size_t buffered_for_writing() const noexcept {
     return (sending.size() - sent) + pending.size();
   }
@@ -50,8 +58,14 @@ class StreamCore {
 
   int descriptor;
 
-  // Reading: bytes [read_begin, read_end) of read_buffer are received and not yet read.
+  // Reading: bytes [read_begin, read_end) of read_buffer are received and not yet read; on
+  // io_uring with a provided-buffer ring, the receiver's queue follows them. read_buffer only
+  // holds what a reader left over and is released when it empties (an idle stream holds no
+  // receive buffer); `receiver` is created by the first read when the backend can multishot.
   std::vector<std::byte> read_buffer;
+  MultishotReceive* receiver = nullptr;
+  bool receiver_chosen = false;
+  bool expect_more = false;  // the last receive filled its chunk: try again before waiting
   std::size_t read_begin = 0;
   std::size_t read_end = 0;
   std::size_t delimiter_scanned = 0;  // read_until: bytes already searched (from read_begin)
@@ -118,6 +132,31 @@ void start_flusher(const std::shared_ptr<StreamCore>& core) {
   core->flusher = spawn(flush_in_background(core), "stream flusher");
 }
 
+// read_buffer capacity kept when it empties: small leftovers (lines) cost no allocation per read,
+// while a stream that received a large burst does not keep it while idle.
+constexpr std::size_t kKeptReadBuffer = 1024;
+
+// Consumes `count` bytes at read_begin; an emptied buffer starts over, and lets go of its memory
+// when it is larger than kKeptReadBuffer.
+void consume_read_buffer(StreamCore& core, std::size_t count) noexcept {
+  core.read_begin += count;
+  core.delimiter_scanned = 0;
+  if (core.read_begin != core.read_end) return;
+  core.read_begin = core.read_end = 0;
+  if (core.read_buffer.size() > kKeptReadBuffer) std::vector<std::byte>().swap(core.read_buffer);
+}
+
+// The stream's multishot receive, created on its first read when the backend can (null: the
+// stream waits for readiness and receives once per read).
+MultishotReceive* receiver_of(StreamCore& core) {
+  if (!core.receiver_chosen) {
+    core.receiver_chosen = true;
+    io::Backend& backend = Loop::current().backend();
+    if (backend.multishot_receive()) core.receiver = new MultishotReceive(backend, core.descriptor);
+  }
+  return core.receiver;
+}
+
 // Makes room for at least `wanted` more bytes after read_end.
 void reserve_read_space(StreamCore& core, std::size_t wanted) {
   if (core.read_begin == core.read_end) {  // empty: start over at the front
@@ -169,27 +208,167 @@ Task<std::size_t> receive(StreamCore* core, std::span<std::byte> buffer) {
   co_return static_cast<std::size_t>(result);
 }
 
+// Waits, holding no buffer, until the socket is readable. False when close() ran meanwhile.
+Task<bool> wait_readable(StreamCore* core) {
+  const int descriptor = core->descriptor;
+  IoOperation polling = ops::poll(descriptor, POLLIN);
+  polling.return_errors();
+  int result;
+  {
+    PendingOperation pending(core->pending_read, polling);
+    result = co_await polling;
+  }
+  if (core->descriptor < 0) co_return false;
+  if (result < 0) throw_operation_error(-result, "poll", descriptor);
+  co_return true;
+}
+
+// Without a multishot receive: waits for readiness (holding nothing), then receives once into a
+// chunk lent by the loop. Gives the count (0: end of stream or closed meanwhile); `chunk` is
+// taken from `pool` only when bytes arrive, and the caller gives it back.
+Task<std::size_t> receive_into_chunk(StreamCore* core, io::ReceiveBufferPool* pool,
+                                     std::byte** chunk) {
+  const int descriptor = core->descriptor;
+  for (;;) {
+    if (!core->expect_more) {
+      const bool readable = co_await wait_readable(core);
+      if (!readable) co_return 0;
+    }
+    std::byte* memory = pool->take_chunk();
+    const ssize_t received =
+        ::recv(descriptor, memory, io::ReceiveBufferPool::kChunkSize, MSG_DONTWAIT);
+    if (received > 0) {
+      core->expect_more = static_cast<std::size_t>(received) == io::ReceiveBufferPool::kChunkSize;
+      *chunk = memory;
+      co_return static_cast<std::size_t>(received);
+    }
+    const int error = errno;
+    pool->give_back_chunk(memory);
+    core->expect_more = false;
+    if (received == 0) {
+      core->end_of_stream = true;
+      co_return 0;
+    }
+    if (error == EAGAIN || error == EWOULDBLOCK || error == EINTR) continue;
+    throw_operation_error(error, "recv", descriptor);
+  }
+}
+
+// With a multishot receive: waits until a filled buffer is queued. False at the end of the stream
+// or once the stream is closed; throws the error that ended the receive.
+Task<bool> await_filled(StreamCore* core) {
+  const int descriptor = core->descriptor;
+  MultishotReceive* receiver = core->receiver;
+  for (;;) {
+    if (core->descriptor < 0) co_return false;
+    if (receiver->front() != nullptr) co_return true;
+    if (const int error = receiver->take_error(); error != 0) {
+      throw_operation_error(error, "recv", descriptor);
+    }
+    if (receiver->ended() || receiver->is_shut()) {
+      if (receiver->ended()) core->end_of_stream = true;
+      co_return false;
+    }
+    receiver->arrived().clear();
+    receiver->want_data();
+    co_await receiver->arrived().wait();
+  }
+}
+
+// Appends `count` bytes at `bytes` to the read buffer.
+void append_to_read_buffer(StreamCore& core, const std::byte* bytes, std::size_t count) {
+  reserve_read_space(core, count);
+  std::memcpy(core.read_buffer.data() + core.read_end, bytes, count);
+  core.read_end += count;
+}
+
 // Receives more bytes into the read buffer; false at the end of the stream.
-Task<bool> fill_read_buffer(StreamCore* core, std::size_t wanted) {
+Task<bool> fill_read_buffer(StreamCore* core) {
   if (core->end_of_stream) co_return false;
-  reserve_read_space(*core, std::max<std::size_t>(wanted, 16 * 1024));
-  std::span<std::byte> space(core->read_buffer.data() + core->read_end,
-                             core->read_buffer.size() - core->read_end);
-  const std::size_t received = co_await receive(core, space);
-  core->read_end += received;
-  co_return received > 0;
+  if (MultishotReceive* receiver = receiver_of(*core)) {
+    const bool filled = co_await await_filled(core);
+    if (!filled) co_return false;
+    MultishotReceive::Filled* front = receiver->front();
+    const std::size_t count = front->end - front->begin;
+    append_to_read_buffer(*core, receiver->memory(*front), count);
+    receiver->consume(count);
+    co_return true;
+  }
+  io::ReceiveBufferPool* pool = &Loop::current().backend().receive_buffers();
+  std::byte* chunk = nullptr;
+  const std::size_t received = co_await receive_into_chunk(core, pool, &chunk);
+  if (received == 0) co_return false;
+  try {
+    append_to_read_buffer(*core, chunk, received);
+  } catch (...) {
+    pool->give_back_chunk(chunk);
+    throw;
+  }
+  pool->give_back_chunk(chunk);
+  co_return true;
 }
 
 std::string take_buffered(StreamCore& core, std::size_t count) {
   std::string bytes(reinterpret_cast<const char*>(core.read_buffer.data() + core.read_begin),
                     count);
-  core.read_begin += count;
-  core.delimiter_scanned = 0;
+  consume_read_buffer(core, count);
   return bytes;
 }
 
 }  // namespace
+
+/// Builds ReceivedBytes for StreamSocket::receive().
+struct ReceivedBytesAccess {
+  static ReceivedBytes lend_chunk(io::ReceiveBufferPool& pool, std::byte* chunk,
+                                  std::size_t count) noexcept {
+    ReceivedBytes bytes;
+    pool.add_ref();
+    bytes.pool_ = &pool;
+    bytes.chunk_ = chunk;
+    bytes.bytes_ = std::span<const std::byte>(chunk, count);
+    return bytes;
+  }
+  static ReceivedBytes lend_ring_buffer(io::ReceiveBufferPool& pool,
+                                        const MultishotReceive::Filled& filled) noexcept {
+    ReceivedBytes bytes;
+    pool.add_ref();
+    bytes.pool_ = &pool;
+    bytes.buffer_id_ = filled.buffer_id;
+    bytes.bytes_ = std::span<const std::byte>(pool.ring_buffer(filled.buffer_id) + filled.begin,
+                                              filled.end - filled.begin);
+    return bytes;
+  }
+};
+
 }  // namespace detail
+
+ReceivedBytes::ReceivedBytes(ReceivedBytes&& other) noexcept
+    : bytes_(std::exchange(other.bytes_, {})),
+      pool_(std::exchange(other.pool_, nullptr)),
+      chunk_(std::exchange(other.chunk_, nullptr)),
+      buffer_id_(std::exchange(other.buffer_id_, -1)) {}
+
+ReceivedBytes& ReceivedBytes::operator=(ReceivedBytes&& other) noexcept {
+  if (this != &other) {
+    release();
+    bytes_ = std::exchange(other.bytes_, {});
+    pool_ = std::exchange(other.pool_, nullptr);
+    chunk_ = std::exchange(other.chunk_, nullptr);
+    buffer_id_ = std::exchange(other.buffer_id_, -1);
+  }
+  return *this;
+}
+
+void ReceivedBytes::release() noexcept {
+  bytes_ = {};
+  if (pool_ == nullptr) return;
+  if (chunk_ != nullptr) {
+    pool_->give_back_chunk(std::exchange(chunk_, nullptr));
+  } else {
+    pool_->give_back_ring(static_cast<std::uint16_t>(std::exchange(buffer_id_, -1)));
+  }
+  std::exchange(pool_, nullptr)->release();
+}
 
 StreamSocket::StreamSocket() noexcept = default;
 
@@ -216,6 +395,7 @@ StreamSocket::~StreamSocket() {
   detail::StreamCore& core = *core_;
   detail::cancel_pending(core.pending_read);
   detail::cancel_pending(core.pending_write);
+  if (core.receiver) core.receiver->shut();  // its buffers go back now, the record when it ends
   if (core.flusher_running) {
     // The flusher's send may still be reading its buffer: it closes the descriptor when it ends.
     core.abandoned = true;
@@ -227,19 +407,55 @@ StreamSocket::~StreamSocket() {
 
 // ---- reading ----
 
+Task<ReceivedBytes> StreamSocket::receive() {
+  if (!core_) detail::throw_system_error(EBADF, "receive on a closed socket");
+  detail::StreamCore* core = core_.get();
+  detail::ReadingGuard reading(*core);
+  io::ReceiveBufferPool& pool = Loop::current().backend().receive_buffers();
+  if (const std::size_t buffered = core->buffered_in_vector(); buffered > 0) {
+    // Left over by read_until and the like (rare): copied into a chunk, so the view stays valid
+    // whatever the next read does to the read buffer.
+    const std::size_t count = std::min(buffered, io::ReceiveBufferPool::kChunkSize);
+    std::byte* chunk = pool.take_chunk();
+    std::memcpy(chunk, core->read_buffer.data() + core->read_begin, count);
+    detail::consume_read_buffer(*core, count);
+    co_return detail::ReceivedBytesAccess::lend_chunk(pool, chunk, count);
+  }
+  if (core->end_of_stream) co_return ReceivedBytes{};
+  if (detail::MultishotReceive* receiver = detail::receiver_of(*core)) {
+    const bool filled = co_await detail::await_filled(core);
+    if (!filled) co_return ReceivedBytes{};
+    co_return detail::ReceivedBytesAccess::lend_ring_buffer(receiver->pool(),
+                                                            receiver->take_front());
+  }
+  std::byte* chunk = nullptr;
+  const std::size_t received = co_await detail::receive_into_chunk(core, &pool, &chunk);
+  if (received == 0) co_return ReceivedBytes{};
+  co_return detail::ReceivedBytesAccess::lend_chunk(pool, chunk, received);
+}
+
 Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
   if (!core_) detail::throw_system_error(EBADF, "read_some on a closed socket");
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   if (buffer.empty()) co_return 0;
-  if (const std::size_t buffered = core->buffered_for_reading(); buffered > 0) {
+  if (const std::size_t buffered = core->buffered_in_vector(); buffered > 0) {
     const std::size_t count = std::min(buffered, buffer.size());
     std::memcpy(buffer.data(), core->read_buffer.data() + core->read_begin, count);
-    core->read_begin += count;
-    core->delimiter_scanned = 0;
+    detail::consume_read_buffer(*core, count);
     co_return count;
   }
   if (core->end_of_stream) co_return 0;
+  if (detail::MultishotReceive* receiver = detail::receiver_of(*core)) {
+    // Copy what fits out of the oldest ring buffer; the rest stays queued for the next read.
+    const bool filled = co_await detail::await_filled(core);
+    if (!filled) co_return 0;
+    detail::MultishotReceive::Filled* front = receiver->front();
+    const std::size_t count = std::min<std::size_t>(front->end - front->begin, buffer.size());
+    std::memcpy(buffer.data(), receiver->memory(*front), count);
+    receiver->consume(count);
+    co_return count;
+  }
   // Nothing buffered: receive straight into the caller's memory (no copy).
   const std::size_t received = co_await detail::receive(core, buffer);
   co_return received;
@@ -250,19 +466,17 @@ Task<> StreamSocket::read_exactly(std::span<std::byte> buffer) {
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   // Through the read buffer, so a cancelled or failed read loses no byte: they stay buffered.
-  while (core->buffered_for_reading() < buffer.size()) {
-    const bool more =
-        co_await detail::fill_read_buffer(core, buffer.size() - core->buffered_for_reading());
+  while (core->buffered_in_vector() < buffer.size()) {
+    const bool more = co_await detail::fill_read_buffer(core);
     if (!more) {
-      std::string partial = detail::take_buffered(*core, core->buffered_for_reading());
+      std::string partial = detail::take_buffered(*core, core->buffered_in_vector());
       throw IncompleteReadError(std::move(partial), buffer.size());
     }
   }
   if (!buffer.empty()) {
     std::memcpy(buffer.data(), core->read_buffer.data() + core->read_begin, buffer.size());
   }
-  core->read_begin += buffer.size();
-  core->delimiter_scanned = 0;
+  detail::consume_read_buffer(*core, buffer.size());
 }
 
 Task<std::string> StreamSocket::read_until(std::string delimiter, std::size_t max_bytes) {
@@ -281,16 +495,16 @@ Task<std::string> StreamSocket::read_until(std::string delimiter, std::size_t ma
     const std::byte* found = std::search(begin + skip, end, needle, needle + delimiter.size());
     if (found != end) {
       const auto length = static_cast<std::size_t>(found - begin) + delimiter.size();
-      if (length > max_bytes) throw LimitOverrunError(core->buffered_for_reading(), max_bytes);
+      if (length > max_bytes) throw LimitOverrunError(core->buffered_in_vector(), max_bytes);
       co_return detail::take_buffered(*core, length);
     }
-    core->delimiter_scanned = core->buffered_for_reading();
-    if (core->buffered_for_reading() >= max_bytes) {
-      throw LimitOverrunError(core->buffered_for_reading(), max_bytes);
+    core->delimiter_scanned = core->buffered_in_vector();
+    if (core->buffered_in_vector() >= max_bytes) {
+      throw LimitOverrunError(core->buffered_in_vector(), max_bytes);
     }
-    const bool more = co_await detail::fill_read_buffer(core, 0);
+    const bool more = co_await detail::fill_read_buffer(core);
     if (!more) {
-      std::string partial = detail::take_buffered(*core, core->buffered_for_reading());
+      std::string partial = detail::take_buffered(*core, core->buffered_in_vector());
       throw IncompleteReadError(std::move(partial), max_bytes);
     }
   }
@@ -477,6 +691,9 @@ Task<> StreamSocket::close() {
   core->write_shut = true;
   detail::cancel_pending(core->pending_read);
   detail::cancel_pending(core->pending_write);
+  // close(2) does not cancel io_uring operations (PITFALLS §2): the multishot receive is cancelled
+  // first, its queued buffers go back, and a reader waiting on it wakes to the end of the stream.
+  if (core->receiver) core->receiver->shut();
   co_await ops::close(descriptor);
   if (flush_error) std::rethrow_exception(flush_error);
 }

@@ -71,6 +71,22 @@ TEST_P(SampleFlags, EchoServer) {
   expect_help_and_unknown_flag("echo_server");
 }
 
+// Issue 11: --read-mode copy keeps the old per-connection buffer for comparison; --help lists it
+// and a bad mode is refused like any bad value.
+TEST_P(SampleFlags, EchoServerReadMode) {
+  const Outcome help = run_sample("echo_server", "--help", false);
+  EXPECT_NE(help.output.find("--read-mode receive|copy"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("--read-mode copy"), std::string::npos) << help.output;
+  const Outcome refused = run_sample("echo_server", "--read-mode sideways", true);
+  EXPECT_EQ(refused.exit_status, 2);
+  EXPECT_NE(refused.output.find("--read-mode must be receive or copy, got 'sideways'"),
+            std::string::npos)
+      << refused.output;
+  const Outcome missing = run_sample("echo_server", "--read-mode", true);
+  EXPECT_EQ(missing.exit_status, 2);
+  EXPECT_NE(missing.output.find("--read-mode needs a value"), std::string::npos) << missing.output;
+}
+
 TEST_P(SampleFlags, EchoClient) {
   expect_help_and_unknown_flag("echo_client");
 }

@@ -34,6 +34,11 @@ enum class OpCode : std::uint8_t {
   /// one completion per connection (each with `more` set) until an error or a cancellation ends
   /// it with a last completion (`more` clear). The peer address is not reported.
   accept_multishot,
+  /// io_uring only (see Backend::multishot_receive()): recv(2) with `flags` again and again into
+  /// buffers the kernel selects from `buffer_group` (the loop's provided-buffer ring), one
+  /// completion per arrival, each naming its buffer in `buffer_id`, until the end of the stream,
+  /// an error (ENOBUFS when the ring is empty) or a cancellation ends it (`more` clear).
+  recv_multishot,
 };
 
 /// Printable name of an operation kind, for error messages.
@@ -83,12 +88,13 @@ struct Operation {
   int flags = 0;                  ///< recv/send flags, accept4 flags, open flags, fsync flags
   std::uint32_t poll_events = 0;  ///< POLLIN/POLLOUT... for `poll`
   std::uint64_t offset = static_cast<std::uint64_t>(-1);  ///< -1: the file position
-  sockaddr* address = nullptr;   ///< connect target, or accept's peer address out
-  socklen_t address_length = 0;  ///< in for connect; in/out for accept
-  __kernel_timespec timeout{};   ///< relative duration for `timeout`
-  const char* path = nullptr;    ///< `openat`: NUL-terminated path, kept alive by the submitter
-  std::uint32_t mode = 0;        ///< `openat`: permission bits for a created file
-  msghdr* message = nullptr;     ///< `recvmsg`/`sendmsg`: kept alive by the submitter
+  sockaddr* address = nullptr;     ///< connect target, or accept's peer address out
+  socklen_t address_length = 0;    ///< in for connect; in/out for accept
+  __kernel_timespec timeout{};     ///< relative duration for `timeout`
+  const char* path = nullptr;      ///< `openat`: NUL-terminated path, kept alive by the submitter
+  std::uint32_t mode = 0;          ///< `openat`: permission bits for a created file
+  msghdr* message = nullptr;       ///< `recvmsg`/`sendmsg`: kept alive by the submitter
+  std::uint16_t buffer_group = 0;  ///< `recv_multishot`: the provided-buffer group to select from
   CompletionFunction on_complete = nullptr;
   /// Optional: called instead of `on_complete` for completions that arrive while the backend is
   /// being destroyed (the loop is going away: it must not wake tasks or submit). Without it such
@@ -101,6 +107,9 @@ struct Operation {
   /// Set by the backend before each completion: whether more completions of this (multishot)
   /// operation will follow; the operation stays in flight meanwhile.
   bool more = false;
+  /// Set by the backend before each completion: the provided buffer the kernel filled (its id),
+  /// or -1 when the completion carries none. Whoever receives it owns the buffer from then on.
+  std::int32_t buffer_id = -1;
   /// The running backend's own bookkeeping; nobody else touches it.
   BackendState backend_state;
 

@@ -8,16 +8,22 @@
 // resumes with CancelledError (DESIGN.md rule 1). Bytes already received are never lost: a
 // cancelled or failed read_until leaves them buffered for the next read.
 //
+// Receive buffers (DESIGN.md): a stream waiting for data holds none. On io_uring the loop's
+// provided-buffer ring feeds a multishot receive; elsewhere a read waits for readiness and then
+// receives into a buffer the loop lends. receive() hands such a buffer to the caller with no copy.
+//
 // Errors: std::system_error with the errno (ECONNRESET, EPIPE...) and what() naming the operation
 // and the socket; a send to a closed peer gives EPIPE, never SIGPIPE. One read and one write may
 // be pending at a time (a second concurrent one is an InvalidStateError). Loop thread only.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include <ringloop/io/backend.hpp>
 #include <ringloop/runtime/task.hpp>
 #include <ringloop/sockets/socket_address.hpp>
 
@@ -25,7 +31,46 @@ namespace ringloop {
 
 namespace detail {
 class StreamCore;
+struct ReceivedBytesAccess;
 }  // namespace detail
+
+/// Bytes StreamSocket::receive() returned: a view of a receive buffer the loop lends (a
+/// provided-buffer ring buffer on io_uring, a pooled chunk elsewhere), given back when this is
+/// destroyed or release() is called. Move-only. Hold it only as long as needed: while it lives
+/// the buffer cannot take new data. Destroy it before its loop.
+class ReceivedBytes {
+ public:
+  /// Empty: what receive() gives at the end of the stream.
+  ReceivedBytes() noexcept = default;
+  ReceivedBytes(ReceivedBytes&& other) noexcept;
+  ReceivedBytes& operator=(ReceivedBytes&& other) noexcept;
+  ReceivedBytes(const ReceivedBytes&) = delete;
+  ReceivedBytes& operator=(const ReceivedBytes&) = delete;
+  /// Gives the buffer back.
+  ~ReceivedBytes() { release(); }
+
+  /// The bytes received.
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+  /// The same bytes, so a ReceivedBytes can be passed where a span is expected (write_all).
+  operator std::span<const std::byte>() const noexcept { return bytes_; }
+  /// The bytes as characters.
+  [[nodiscard]] std::string_view text() const noexcept {
+    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
+  }
+  /// How many bytes.
+  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  /// Whether there are none (the end of the stream, or released).
+  [[nodiscard]] bool empty() const noexcept { return bytes_.empty(); }
+  /// Gives the buffer back now; the view becomes empty.
+  void release() noexcept;
+
+ private:
+  friend struct detail::ReceivedBytesAccess;
+  std::span<const std::byte> bytes_;
+  io::ReceiveBufferPool* pool_ = nullptr;  // holds a reference while a buffer is held
+  std::byte* chunk_ = nullptr;             // a pooled chunk, or null for a ring buffer
+  std::int32_t buffer_id_ = -1;            // the ring buffer's id
+};
 
 /// A connected stream socket. Move-only; owns its descriptor.
 class StreamSocket {
@@ -47,6 +92,9 @@ class StreamSocket {
   ~StreamSocket();
 
   // ---- reading ----
+  /// The next bytes received, without a copy: a loaned buffer (see ReceivedBytes), or what is
+  /// buffered by an earlier read. Empty at the end of the stream (or once close() ran).
+  Task<ReceivedBytes> receive();
   /// Up to buffer.size() bytes: what is buffered, else one receive. 0 means the peer closed its
   /// side (end of stream). An empty buffer gives 0 at once.
   Task<std::size_t> read_some(std::span<std::byte> buffer);
