@@ -304,8 +304,13 @@ Task<Response> Client::exchange(std::shared_ptr<ConnectionPool> pool, const Requ
     } catch (const std::system_error&) {
       if (!(attempt == 0 && reused && !any_byte && is_idempotent(request->method))) throw;
       stale = true;
-    } catch (const ProtocolError&) {
-      if (!(attempt == 0 && reused && !any_byte && is_idempotent(request->method))) throw;
+    } catch (const LimitExceededError& error) {
+      throw LimitExceededError(description + ": " + error.what());
+    } catch (const ProtocolError& error) {
+      if (!(attempt == 0 && reused && !any_byte && is_idempotent(request->method))) {
+        // The parser says what and at which byte; the request says where.
+        throw ProtocolError(description + ": " + error.what());
+      }
       stale = true;
     }
     if (stale) {

@@ -159,6 +159,7 @@ Task<> malformed_response(MalformedCase c) {
     outcome = co_await outcome_of(client.get(server.url("/bad")));
   }
   expect_error(outcome, "ProtocolError", c.message);
+  if (!c.in_body) expect_error(outcome, "ProtocolError", "GET " + server.url("/bad") + ": ");
   co_await server.wait_for_client_closes(1);  // the client closed the connection
   expect_no_connections(client, "after the malformed response");
   EXPECT_EQ(client.stats().retries, 0u);
@@ -238,6 +239,7 @@ Task<> closed_before_status_line() {
   Client client;
   const std::string outcome = co_await outcome_of(client.get(server.url("/nothing")));
   expect_error(outcome, "ProtocolError", "connection closed before any response byte");
+  expect_error(outcome, "ProtocolError", "GET " + server.url("/nothing") + ": ");
   const ClientStats stats = client.stats();
   EXPECT_EQ(stats.retries, 0u) << "a fresh connection is never retried";
   EXPECT_EQ(stats.connections_opened, 1u);
@@ -364,6 +366,7 @@ Task<> too_many_headers() {
   Client client(options);
   const std::string outcome = co_await outcome_of(client.get(server.url("/many")));
   expect_error(outcome, "LimitExceededError", "max_header_count");
+  expect_error(outcome, "LimitExceededError", "GET http://127.0.0.1:");
   co_await server.wait_for_client_closes(1);
   expect_no_connections(client, "after the header count limit");
   co_await expect_client_still_usable(&client);
