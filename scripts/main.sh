@@ -7,7 +7,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/ensure-packages.sh"
-ensure_packages python3 python3-uvloop
+# The fetch benchmark's peers (libcurl must be there before the build configures, so its
+# client is built) and nginx.
+ensure_packages python3 python3-uvloop "${RINGLOOP_BENCH_PACKAGES[@]}"
 build="$root/build-release"
 CMAKE_BUILD_TYPE=Release "$root/scripts/build.sh" "$build" -DRINGLOOP_BUILD_TESTS=OFF >/dev/null
 
