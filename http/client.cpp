@@ -111,6 +111,17 @@ class ResponseBody {
  private:
   void finish();
   PooledConnection& connection() const noexcept { return *lease_.connection(); }
+  // Cancelled, timed out, reset or malformed: nothing more can be read from this connection.
+  void give_up() noexcept {
+    reading_ = false;
+    failed_ = true;
+    lease_.close();
+  }
+  // The parser says what and at which byte; the request says where (once).
+  std::string with_request(std::string_view message) const {
+    if (message.starts_with(description_)) return std::string(message);
+    return description_ + ": " + std::string(message);
+  }
 
   ConnectionLease lease_;
   std::string description_;
@@ -186,11 +197,14 @@ Task<std::span<const char>> ResponseBody::next() {
       finish();
       break;
     }
+  } catch (const LimitExceededError& error) {
+    give_up();
+    throw LimitExceededError(with_request(error.what()));
+  } catch (const ProtocolError& error) {
+    give_up();
+    throw ProtocolError(with_request(error.what()));
   } catch (...) {
-    // Cancelled, timed out, reset or malformed: nothing more can be read from this connection.
-    reading_ = false;
-    failed_ = true;
-    lease_.close();
+    give_up();
     throw;
   }
   reading_ = false;
