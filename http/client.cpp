@@ -322,8 +322,10 @@ Task<Response> Client::exchange(std::shared_ptr<ConnectionPool> pool, const Requ
       throw LimitExceededError(description + ": " + error.what());
     } catch (const ProtocolError& error) {
       if (!(attempt == 0 && reused && !any_byte && is_idempotent(request->method))) {
-        // The parser says what and at which byte; the request says where.
-        throw ProtocolError(description + ": " + error.what());
+        // The parser says what and at which byte; the request says where (once).
+        const std::string_view message = error.what();
+        if (message.starts_with(description)) throw;
+        throw ProtocolError(description + ": " + std::string(message));
       }
       stale = true;
     }
