@@ -398,6 +398,36 @@ TEST_P(HttpPoolIdleTest, WithinTheIdleTimeoutTheConnectionStaysPooled) {
   EXPECT_EQ(run(idle_then_closed("", 30s, 20ms)), (std::vector<std::size_t>{1, 1, 0}));
 }
 
+Task<std::vector<std::size_t>> evict_for_another_origin() {
+  RawHttpServer first(RawScript().send(http_response(200, "one")).read_to_end());
+  RawHttpServer second(RawScript().send(http_response(200, "two")).read_to_end());
+  ClientOptions options;
+  options.max_connections = 1;
+  options.idle_timeout = 60s;  // longer than test_deadline: only eviction can free the slot in time
+  std::vector<std::size_t> counts;
+  {
+    Client client(options);
+    Fetched one = co_await fetch(&client, first.url("/"));
+    counts.push_back(client.stats().idle_connections);  // first's connection idles in the pool
+    // The only slot is held by that idle connection: it gives way instead of the request waiting.
+    Fetched two = co_await fetch(&client, second.url("/"));
+    EXPECT_EQ(one.body + two.body, "onetwo");
+    co_await first.wait_for_client_closes(1);
+    counts.push_back(first.client_closes());
+    counts.push_back(client.stats().idle_connections);
+    counts.push_back(static_cast<std::size_t>(client.stats().connections_opened));
+  }
+  co_await first.close();
+  co_await second.close();
+  co_return counts;
+}
+
+TEST_P(HttpPoolIdleTest, AnIdleConnectionOfAnotherOriginGivesWayAtTheGlobalLimit) {
+  // idle 1; first's connection closed by the client; second's idle; two connections in all.
+  EXPECT_EQ(run(wait_for(evict_for_another_origin(), test_deadline)),
+            (std::vector<std::size_t>{1, 1, 1, 2}));
+}
+
 RINGLOOP_ON_BOTH_BACKENDS(HttpClientTest);
 RINGLOOP_ON_BOTH_BACKENDS(HttpPoolIdleTest);
 
