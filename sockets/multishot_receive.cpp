@@ -6,12 +6,15 @@
 
 namespace ringloop::detail {
 
-MultishotReceive::MultishotReceive(io::Backend& backend, int descriptor)
+MultishotReceive::MultishotReceive(io::Backend& backend, int descriptor, Spill spill,
+                                   void* spill_owner)
     : backend_(&backend),
       pool_(&backend.receive_buffers()),
       // A quarter of the ring per stream, between one buffer and four: one stream that is not read
       // cannot take every buffer the others need.
-      queue_limit_(std::clamp<std::size_t>(pool_->ring_buffer_count() / 4, 1, 4)) {
+      queue_limit_(std::clamp<std::size_t>(pool_->ring_buffer_count() / 4, 1, 4)),
+      spill_(spill),
+      spill_owner_(spill_owner) {
   operation_.code = io::OpCode::recv_multishot;
   operation_.fd = descriptor;
   operation_.buffer_group = io::ReceiveBufferPool::kBufferGroup;
@@ -77,6 +80,22 @@ void MultishotReceive::compact() noexcept {
   }
 }
 
+void MultishotReceive::spill_excess() noexcept {
+  while (queue_.size() - head_ > queue_limit_) {
+    const Filled& oldest = queue_[head_];
+    const std::size_t count = oldest.end - oldest.begin;
+    if (!spill_(spill_owner_, memory(oldest), count)) return;  // kept queued: nothing is lost
+    const std::uint16_t id = oldest.buffer_id;
+    queued_bytes_ -= count;
+    ++head_;
+    pool_->give_back_ring(id);
+  }
+  if (head_ > 0) {  // keep the queue within its reserved room
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
 void MultishotReceive::give_back_queue() noexcept {
   for (std::size_t i = head_; i < queue_.size(); ++i)
     pool_->give_back_ring(queue_[i].buffer_id);
@@ -122,6 +141,7 @@ void MultishotReceive::receive(std::int32_t result, bool loop_running) {
     if (result > 0 && !shut_ && loop_running) {
       queue_.push_back({buffer_id, 0, static_cast<std::uint32_t>(result)});
       queued_bytes_ += static_cast<std::size_t>(result);
+      spill_excess();
     } else {
       pool_->give_back_ring(buffer_id);
     }

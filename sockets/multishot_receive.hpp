@@ -4,10 +4,14 @@
 // the reader, who gives it back once consumed. Idle, it holds no buffer: the kernel picks one only
 // when data arrives.
 //
-// Flow control: with kQueueLimit buffers queued and nobody consuming them, the receive is
+// Flow control: with queue_limit() buffers queued and nobody consuming them, the receive is
 // cancelled; the rest stays in the socket's receive queue (the peer's sends then block) and the
-// receive is armed again when the reader consumes. ENOBUFS (the ring is empty) loses nothing: the
-// data stays in the socket and the receive is armed again when a buffer comes back.
+// receive is armed again when the reader consumes. The kernel may fill more buffers in one burst
+// before the cancellation lands: those beyond the limit are spilled (oldest first, so the order
+// holds) into the stream's own read buffer and go back to the ring at once, so a paused reader
+// never holds more than queue_limit() ring buffers and cannot starve the other streams. ENOBUFS
+// (the ring is empty) loses nothing: the data stays in the socket and the receive is armed again
+// when a buffer comes back.
 //
 // Lifetime: the kernel refers to the record until the final completion (no IORING_CQE_F_MORE), so
 // the stream hands it over with orphan() and the record frees itself then, giving back every
@@ -34,7 +38,11 @@ class MultishotReceive {
     std::uint32_t end;
   };
 
-  MultishotReceive(io::Backend& backend, int descriptor);
+  /// Copies bytes the queue spills (they precede everything still queued) to the stream's read
+  /// buffer; false when it cannot (no memory): the buffer then stays queued.
+  using Spill = bool (*)(void* owner, const std::byte* bytes, std::size_t count) noexcept;
+
+  MultishotReceive(io::Backend& backend, int descriptor, Spill spill, void* spill_owner);
   MultishotReceive(const MultishotReceive&) = delete;
   MultishotReceive& operator=(const MultishotReceive&) = delete;
 
@@ -55,6 +63,8 @@ class MultishotReceive {
   void consume(std::size_t count) noexcept;
   /// Takes front() out of the queue: the caller gives its buffer back (pool()->give_back_ring).
   Filled take_front() noexcept;
+  /// The most ring buffers this stream keeps queued.
+  [[nodiscard]] std::size_t queue_limit() const noexcept { return queue_limit_; }
   /// The pool the buffers come from (held while the record lives).
   [[nodiscard]] io::ReceiveBufferPool& pool() noexcept { return *pool_; }
 
@@ -85,6 +95,7 @@ class MultishotReceive {
   void receive(std::int32_t result, bool loop_running);
   void give_back_queue() noexcept;
   void compact() noexcept;
+  void spill_excess() noexcept;
 
   io::Operation operation_;
   io::Backend* backend_;
@@ -94,6 +105,8 @@ class MultishotReceive {
   std::size_t head_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t queue_limit_;
+  Spill spill_;
+  void* spill_owner_;
   Event arrived_;
   int error_ = 0;
   bool end_of_stream_ = false;

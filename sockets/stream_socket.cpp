@@ -146,17 +146,6 @@ void consume_read_buffer(StreamCore& core, std::size_t count) noexcept {
   if (core.read_buffer.size() > kKeptReadBuffer) std::vector<std::byte>().swap(core.read_buffer);
 }
 
-// The stream's multishot receive, created on its first read when the backend can (null: the
-// stream waits for readiness and receives once per read).
-MultishotReceive* receiver_of(StreamCore& core) {
-  if (!core.receiver_chosen) {
-    core.receiver_chosen = true;
-    io::Backend& backend = Loop::current().backend();
-    if (backend.multishot_receive()) core.receiver = new MultishotReceive(backend, core.descriptor);
-  }
-  return core.receiver;
-}
-
 // Makes room for at least `wanted` more bytes after read_end.
 void reserve_read_space(StreamCore& core, std::size_t wanted) {
   if (core.read_begin == core.read_end) {  // empty: start over at the front
@@ -170,6 +159,37 @@ void reserve_read_space(StreamCore& core, std::size_t wanted) {
   if (core.read_buffer.size() - core.read_end < wanted) {
     core.read_buffer.resize(std::max(core.read_end + wanted, core.read_buffer.size() * 2));
   }
+}
+
+// Appends `count` bytes at `bytes` to the read buffer.
+void append_to_read_buffer(StreamCore& core, const std::byte* bytes, std::size_t count) {
+  reserve_read_space(core, count);
+  std::memcpy(core.read_buffer.data() + core.read_end, bytes, count);
+  core.read_end += count;
+}
+
+// The multishot receive's spill (flow control): ring buffers beyond its queue limit are copied
+// to the read buffer, where they precede what stays queued.
+bool spill_to_read_buffer(void* owner, const std::byte* bytes, std::size_t count) noexcept {
+  try {
+    append_to_read_buffer(*static_cast<StreamCore*>(owner), bytes, count);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// The stream's multishot receive, created on its first read when the backend can (null: the
+// stream waits for readiness and receives once per read).
+MultishotReceive* receiver_of(StreamCore& core) {
+  if (!core.receiver_chosen) {
+    core.receiver_chosen = true;
+    io::Backend& backend = Loop::current().backend();
+    if (backend.multishot_receive()) {
+      core.receiver = new MultishotReceive(backend, core.descriptor, &spill_to_read_buffer, &core);
+    }
+  }
+  return core.receiver;
 }
 
 // Marks a read in progress (one at a time) for the scope of one read call.
@@ -254,14 +274,18 @@ Task<std::size_t> receive_into_chunk(StreamCore* core, io::ReceiveBufferPool* po
   }
 }
 
-// With a multishot receive: waits until a filled buffer is queued. False at the end of the stream
-// or once the stream is closed; throws the error that ended the receive.
+// With a multishot receive: waits until a filled buffer is queued, or flow control spilled bytes
+// into the read buffer (read those first: they precede the queue). False at the end of the
+// stream or once the stream is closed; throws the error that ended the receive.
 Task<bool> await_filled(StreamCore* core) {
   const int descriptor = core->descriptor;
   MultishotReceive* receiver = core->receiver;
+  const std::size_t buffered_before = core->buffered_in_vector();
   for (;;) {
     if (core->descriptor < 0) co_return false;
-    if (receiver->front() != nullptr) co_return true;
+    if (receiver->front() != nullptr || core->buffered_in_vector() > buffered_before) {
+      co_return true;
+    }
     if (const int error = receiver->take_error(); error != 0) {
       throw_operation_error(error, "recv", descriptor);
     }
@@ -275,23 +299,17 @@ Task<bool> await_filled(StreamCore* core) {
   }
 }
 
-// Appends `count` bytes at `bytes` to the read buffer.
-void append_to_read_buffer(StreamCore& core, const std::byte* bytes, std::size_t count) {
-  reserve_read_space(core, count);
-  std::memcpy(core.read_buffer.data() + core.read_end, bytes, count);
-  core.read_end += count;
-}
-
 // Receives more bytes into the read buffer; false at the end of the stream.
 Task<bool> fill_read_buffer(StreamCore* core) {
   if (core->end_of_stream) co_return false;
   if (MultishotReceive* receiver = receiver_of(*core)) {
     const bool filled = co_await await_filled(core);
     if (!filled) co_return false;
-    MultishotReceive::Filled* front = receiver->front();
-    const std::size_t count = front->end - front->begin;
-    append_to_read_buffer(*core, receiver->memory(*front), count);
-    receiver->consume(count);
+    if (MultishotReceive::Filled* front = receiver->front()) {
+      const std::size_t count = front->end - front->begin;
+      append_to_read_buffer(*core, receiver->memory(*front), count);
+      receiver->consume(count);
+    }
     co_return true;
   }
   io::ReceiveBufferPool* pool = &Loop::current().backend().receive_buffers();
@@ -340,6 +358,27 @@ struct ReceivedBytesAccess {
   }
 };
 
+namespace {
+
+// What the read buffer holds (left over by read_until, or spilled by flow control), copied into a
+// chunk so the view stays valid whatever the next read does to the read buffer.
+ReceivedBytes lend_read_buffer(StreamCore& core, io::ReceiveBufferPool& pool) {
+  const std::size_t count = std::min(core.buffered_in_vector(), io::ReceiveBufferPool::kChunkSize);
+  std::byte* chunk = pool.take_chunk();
+  std::memcpy(chunk, core.read_buffer.data() + core.read_begin, count);
+  consume_read_buffer(core, count);
+  return ReceivedBytesAccess::lend_chunk(pool, chunk, count);
+}
+
+// Copies up to buffer.size() bytes of the read buffer out.
+std::size_t copy_from_read_buffer(StreamCore& core, std::span<std::byte> buffer) noexcept {
+  const std::size_t count = std::min(core.buffered_in_vector(), buffer.size());
+  std::memcpy(buffer.data(), core.read_buffer.data() + core.read_begin, count);
+  consume_read_buffer(core, count);
+  return count;
+}
+
+}  // namespace
 }  // namespace detail
 
 ReceivedBytes::ReceivedBytes(ReceivedBytes&& other) noexcept
@@ -412,19 +451,12 @@ Task<ReceivedBytes> StreamSocket::receive() {
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   io::ReceiveBufferPool& pool = Loop::current().backend().receive_buffers();
-  if (const std::size_t buffered = core->buffered_in_vector(); buffered > 0) {
-    // Left over by read_until and the like (rare): copied into a chunk, so the view stays valid
-    // whatever the next read does to the read buffer.
-    const std::size_t count = std::min(buffered, io::ReceiveBufferPool::kChunkSize);
-    std::byte* chunk = pool.take_chunk();
-    std::memcpy(chunk, core->read_buffer.data() + core->read_begin, count);
-    detail::consume_read_buffer(*core, count);
-    co_return detail::ReceivedBytesAccess::lend_chunk(pool, chunk, count);
-  }
+  if (core->buffered_in_vector() > 0) co_return detail::lend_read_buffer(*core, pool);
   if (core->end_of_stream) co_return ReceivedBytes{};
   if (detail::MultishotReceive* receiver = detail::receiver_of(*core)) {
     const bool filled = co_await detail::await_filled(core);
     if (!filled) co_return ReceivedBytes{};
+    if (core->buffered_in_vector() > 0) co_return detail::lend_read_buffer(*core, pool);
     co_return detail::ReceivedBytesAccess::lend_ring_buffer(receiver->pool(),
                                                             receiver->take_front());
   }
@@ -439,17 +471,13 @@ Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
   detail::StreamCore* core = core_.get();
   detail::ReadingGuard reading(*core);
   if (buffer.empty()) co_return 0;
-  if (const std::size_t buffered = core->buffered_in_vector(); buffered > 0) {
-    const std::size_t count = std::min(buffered, buffer.size());
-    std::memcpy(buffer.data(), core->read_buffer.data() + core->read_begin, count);
-    detail::consume_read_buffer(*core, count);
-    co_return count;
-  }
+  if (core->buffered_in_vector() > 0) co_return detail::copy_from_read_buffer(*core, buffer);
   if (core->end_of_stream) co_return 0;
   if (detail::MultishotReceive* receiver = detail::receiver_of(*core)) {
     // Copy what fits out of the oldest ring buffer; the rest stays queued for the next read.
     const bool filled = co_await detail::await_filled(core);
     if (!filled) co_return 0;
+    if (core->buffered_in_vector() > 0) co_return detail::copy_from_read_buffer(*core, buffer);
     detail::MultishotReceive::Filled* front = receiver->front();
     const std::size_t count = std::min<std::size_t>(front->end - front->begin, buffer.size());
     std::memcpy(buffer.data(), receiver->memory(*front), count);

@@ -7,6 +7,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -55,6 +56,14 @@ class ReceiveBuffersTest : public LoopCaseTest<ReceivePath> {
     EXPECT_EQ(stats.chunks_loaned, 0u);
   }
 };
+
+// The most ring buffers a stream keeps queued for a reader that does not consume them (its
+// high-water mark: a quarter of the ring, between one and four buffers). What the kernel fills
+// beyond it in one burst, before the flow-control cancellation lands, is copied into the stream's
+// read buffer and the ring buffers go back at once.
+std::uint32_t ring_mark(const io::ReceiveBufferStats& stats) {
+  return std::clamp<std::uint32_t>(stats.ring_buffers / 4, 1, 4);
+}
 
 // Lets the loop run a few iterations, so the final completions of cancelled receives arrive.
 Task<> settle() {
@@ -202,10 +211,96 @@ TEST_P(ReceiveBuffersTest, AReaderThatStopsWhileThePeerSends64MiBHoldsABoundedNu
   // cancellation lands, but never more than the ring holds, and nothing more while paused.
   // Without the ring nothing is received ahead at all.
   const io::ReceiveBufferStats stats = buffers();
-  EXPECT_LE(seen.ring_loaned_while_paused, stats.ring_buffers);
+  EXPECT_LE(seen.ring_loaned_while_paused, uses_ring() ? ring_mark(stats) : 0u);
   EXPECT_LE(seen.buffered_while_paused, std::size_t{stats.ring_buffers} * stats.ring_buffer_size);
   EXPECT_EQ(seen.chunks_loaned_while_paused, 0u);
   if (!uses_ring()) {
+    EXPECT_EQ(seen.buffered_while_paused, 0u);
+  }
+  run(settle());
+  expect_every_buffer_back();
+}
+
+struct StarvationObservation {
+  std::uint32_t most_loaned_while_paused = 0;  // ring buffers out, sampled while A is paused
+  std::uint32_t loaned_by_the_paused_reader = 0;
+  std::size_t buffered_while_paused = 0;
+  PatternCheck paused;  // stream A: reads 256 KiB, pauses while B runs, then reads to the end
+  PatternCheck other;   // stream B: reads to the end while A is paused
+};
+
+constexpr std::size_t kPausedStream = 16u * 1024 * 1024;
+constexpr std::size_t kOtherStream = 8u * 1024 * 1024;
+
+Task<> read_pattern_sampling(TcpStream* stream, PatternCheck* check, std::uint32_t* most_loaned) {
+  std::vector<std::byte> piece(16 * 1024);
+  for (;;) {
+    const std::size_t got = co_await stream->read_some(piece);
+    if (got == 0) break;
+    for (std::size_t i = 0; i < got; ++i) {
+      if (check->first_mismatch == SIZE_MAX &&
+          piece[i] != stream_pattern_byte(check->received + i)) {
+        check->first_mismatch = check->received + i;
+      }
+    }
+    check->received += got;
+    const std::uint32_t loaned = Loop::current().backend().receive_buffer_stats().ring_loaned;
+    *most_loaned = std::max(*most_loaned, loaned);
+  }
+  check->clean_end = true;
+}
+
+Task<> a_paused_reader_beside_a_busy_one(StarvationObservation* seen) {
+  Connection a = co_await connect_over_loopback();
+  Connection b = co_await connect_over_loopback();
+  TaskHandle<> sending_a = spawn(send_pattern(&a.server, kPausedStream), "sender a");
+  // A reads a first piece, then stops: its peer fills every kernel buffer and blocks.
+  std::vector<std::byte> piece(64 * 1024);
+  while (seen->paused.received < 256 * 1024) {
+    const std::size_t got = co_await a.client.read_some(piece);
+    if (got == 0) break;
+    for (std::size_t i = 0; i < got; ++i) {
+      if (seen->paused.first_mismatch == SIZE_MAX &&
+          piece[i] != stream_pattern_byte(seen->paused.received + i)) {
+        seen->paused.first_mismatch = seen->paused.received + i;
+      }
+    }
+    seen->paused.received += got;
+  }
+  co_await sleep(100ms);  // lets A's peer fill the socket (not timed: any delay would do)
+  seen->loaned_by_the_paused_reader = Loop::current().backend().receive_buffer_stats().ring_loaned;
+  seen->most_loaned_while_paused = seen->loaned_by_the_paused_reader;
+  seen->buffered_while_paused = a.client.read_buffer_size();
+  // B receives a whole stream on the same loop while A holds what it holds.
+  TaskHandle<> sending_b = spawn(send_pattern(&b.server, kOtherStream), "sender b");
+  co_await read_pattern_sampling(&b.client, &seen->other, &seen->most_loaned_while_paused);
+  co_await sending_b;
+  // A resumes: every byte, in order, including those spilled into its read buffer.
+  co_await read_pattern_sampling(&a.client, &seen->paused, &seen->most_loaned_while_paused);
+  co_await sending_a;
+  co_await a.client.close();
+  co_await a.server.close();
+  co_await b.client.close();
+  co_await b.server.close();
+}
+
+TEST_P(ReceiveBuffersTest, APausedReaderHoldsAtMostItsMarkOfRingBuffersAndOthersKeepReceiving) {
+  StarvationObservation seen;
+  run(a_paused_reader_beside_a_busy_one(&seen));
+  EXPECT_EQ(seen.other.received, kOtherStream);
+  EXPECT_EQ(seen.other.first_mismatch, SIZE_MAX);
+  EXPECT_TRUE(seen.other.clean_end);
+  EXPECT_EQ(seen.paused.received, kPausedStream);
+  EXPECT_EQ(seen.paused.first_mismatch, SIZE_MAX);
+  EXPECT_TRUE(seen.paused.clean_end);
+  const io::ReceiveBufferStats stats = buffers();
+  if (uses_ring()) {
+    EXPECT_LE(seen.loaned_by_the_paused_reader, ring_mark(stats));
+    // A's mark plus the busy reader's queue (it consumes, so it never holds more than its mark).
+    EXPECT_LE(seen.most_loaned_while_paused, 2 * ring_mark(stats));
+    EXPECT_LE(seen.buffered_while_paused, std::size_t{stats.ring_buffers} * stats.ring_buffer_size);
+  } else {
+    EXPECT_EQ(seen.most_loaned_while_paused, 0u);
     EXPECT_EQ(seen.buffered_while_paused, 0u);
   }
   run(settle());
