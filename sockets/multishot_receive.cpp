@@ -150,6 +150,7 @@ void MultishotReceive::receive(std::int32_t result, bool loop_running) {
     if (!operation_.in_flight()) delete this;  // the kernel's final word: nothing refers to us
     return;
   }
+  if (!operation_.in_flight()) disarmed_.set();
   if (!loop_running || shut_) return;
   if (result > 0) {
     if (queue_.size() - head_ >= queue_limit_ && operation_.state == io::OpState::in_flight) {

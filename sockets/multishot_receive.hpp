@@ -80,6 +80,10 @@ class MultishotReceive {
   }
   /// Set when data, the end of the stream or an error arrives; the reader clears it first.
   Event& arrived() noexcept { return arrived_; }
+  /// Whether the receive is in the kernel's hands (armed, or cancelled and not yet confirmed).
+  [[nodiscard]] bool armed() const noexcept { return operation_.in_flight() && !backend_gone_; }
+  /// Set on each completion that leaves the receive no longer armed (close() waits for it).
+  Event& disarmed() noexcept { return disarmed_; }
 
   /// The stream closed: cancels the receive, gives back what is queued, wakes the reader.
   void shut() noexcept;
@@ -108,6 +112,7 @@ class MultishotReceive {
   Spill spill_;
   void* spill_owner_;
   Event arrived_;
+  Event disarmed_;
   int error_ = 0;
   bool end_of_stream_ = false;
   bool held_back_ = false;  // flow control cancelled it: armed again once the queue shrinks

@@ -723,6 +723,14 @@ Task<> StreamSocket::close() {
   // first, its queued buffers go back, and a reader waiting on it wakes to the end of the stream.
   if (core->receiver) core->receiver->shut();
   co_await ops::close(descriptor);
+  // The cancellation is confirmed by the receive's final completion: once close() returns, the
+  // stream leaves nothing in the kernel's hands.
+  if (detail::MultishotReceive* receiver = core->receiver) {
+    while (receiver->armed()) {
+      receiver->disarmed().clear();
+      co_await receiver->disarmed().wait();
+    }
+  }
   if (flush_error) std::rethrow_exception(flush_error);
 }
 

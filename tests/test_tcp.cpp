@@ -33,6 +33,7 @@
 #include "support/loop_fixture.hpp"
 #include "support/signals.hpp"
 #include "support/sockets.hpp"
+#include "support/stream_socket.hpp"
 #include "support/tcp.hpp"
 namespace ringloop::testing {
 namespace {
@@ -474,7 +475,7 @@ Task<> read_until_past_max_bytes() {
   // A 101-byte line (delimiter present, but beyond max_bytes), then a short one.
   const std::string long_line = std::string(100, 'x') + "\n";
   co_await c.server.write_all(long_line + "next\n");
-  co_await wait_for_kernel_bytes(c.client.native_handle(), long_line.size() + 5);
+  co_await wait_for_arrived(&c.client, long_line.size() + 5);
   bool overran = false;
   try {
     const std::string line = co_await c.client.read_until("\n", 64);
@@ -493,7 +494,7 @@ Task<> read_until_past_max_bytes() {
 
   // No delimiter at all within max_bytes: the same, and the line completes later.
   co_await c.server.write_all(std::string(80, 'y'));
-  co_await wait_for_kernel_bytes(c.client.native_handle(), 80);
+  co_await wait_for_arrived(&c.client, 80);
   overran = false;
   try {
     const std::string partial = co_await c.client.read_until("\n", 64);

@@ -25,6 +25,7 @@
 #include "support/loop_fixture.hpp"
 #include "support/signals.hpp"
 #include "support/sockets.hpp"
+#include "support/stream_socket.hpp"
 #include "support/tcp.hpp"
 namespace ringloop::testing {
 namespace {
@@ -81,7 +82,8 @@ Task<> cancel_pending_read_some() {
   reader.cancel();
   const bool cancelled = co_await ends_cancelled(reader);
   EXPECT_TRUE(cancelled);
-  EXPECT_EQ(in_flight_now(), 0u) << "the cancelled receive is still in flight";
+  // Only the stream's own receive may stay armed between reads (io_uring multishot).
+  EXPECT_EQ(in_flight_now(), armed_receives(1)) << "the cancelled receive is still in flight";
   // The byte sent afterwards is not swallowed by the cancelled receive.
   co_await c.server.write_all("z");
   std::vector<std::byte> next(64);

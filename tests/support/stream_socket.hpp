@@ -49,6 +49,27 @@ inline Task<> wait_for_buffered(const StreamSocket* stream, std::size_t count) {
   EXPECT_GE(stream->read_buffer_size(), count) << "the bytes never reached the read buffer";
 }
 
+/// Waits until `count` bytes have arrived for `stream` and wait to be read, wherever they are: in
+/// the kernel (FIONREAD) or already taken by the stream (read_buffer_size(): on io_uring its
+/// multishot receive stays armed between reads); a test failure after ~10 s.
+inline Task<> wait_for_arrived(const StreamSocket* stream, std::size_t count) {
+  std::size_t arrived = 0;
+  for (int i = 0; i < 10000; ++i) {
+    int in_kernel = 0;
+    if (::ioctl(stream->native_handle(), FIONREAD, &in_kernel) != 0) in_kernel = 0;
+    arrived = static_cast<std::size_t>(in_kernel) + stream->read_buffer_size();
+    if (arrived >= count) co_return;
+    co_await sleep(1ms);
+  }
+  ADD_FAILURE() << "only " << arrived << " of " << count << " bytes ever arrived";
+}
+
+/// Operations a stream that has been read may keep in flight between reads: on io_uring with
+/// multishot receive its receive stays armed for the next bytes; elsewhere none.
+inline std::size_t armed_receives(std::size_t streams_read) {
+  return Loop::current().backend().multishot_receive() ? streams_read : 0;
+}
+
 /// What a reader that reads to the end of the stream saw of a pattern stream.
 struct PatternCheck {
   std::size_t received = 0;

@@ -58,11 +58,11 @@ struct BackendOptions {
   /// fewer completions for bulk transfers, smaller ones less memory per buffer in use.
   std::uint32_t receive_buffer_size = 16 * 1024;
   /// io_uring: whether streams receive with multishot recv into the provided-buffer ring when the
-  /// kernel can (probed: the ring is registered and a multishot recv tried). false (for now the
-  /// default, while the existing suite's expectations are brought in line with a receive that
-  /// stays armed between reads): every read waits for readiness and then receives once, as on
-  /// epoll, holding no buffer while it waits.
-  bool multishot_receive = false;
+  /// kernel can (probed: the ring is registered and a multishot recv tried); a stream's receive
+  /// then stays armed between reads, holding no buffer until data arrives. false, or when the
+  /// probe fails: every read waits for readiness and then receives once, as on epoll, holding no
+  /// buffer while it waits.
+  bool multishot_receive = true;
 };
 
 /// Counters of a loop's receive buffers (tests check that every buffer comes back exactly once).
