@@ -1,7 +1,8 @@
 // A TCP echo server: every byte received on a connection is sent back on it.
 //
 //   ./echo_server [--host 127.0.0.1] [--port 8888] [--backend uring|epoll]
-//                 [--read-mode receive|copy]
+//                 [--read-mode receive|copy] [--receive-buffers COUNT]
+//                 [--receive-buffer-size BYTES]
 //
 // Once it accepts connections it prints, and flushes, one line:
 //
@@ -19,7 +20,11 @@
 // `--read-mode receive` takes each arrival as a buffer the loop lends (receive(): on io_uring a
 // provided-buffer ring buffer, no copy) and gives it back once sent, so an idle connection holds no
 // buffer. `--read-mode copy` reads with read_some into a 256 KiB vector of its own per connection,
-// as earlier versions did (for comparison: it costs that vector per idle connection).
+// as earlier versions did (for comparison: it costs that vector per idle connection). In receive
+// mode a burst that filled several buffers goes back in one gathered send (try_receive() takes
+// what is already queued, write_all_vectored() sends it). `--receive-buffers` and
+// `--receive-buffer-size` size the io_uring provided-buffer ring (BackendOptions; the defaults
+// otherwise), for benchmarks that sweep them.
 //
 // SIGINT and SIGTERM stop it: they are blocked before the loop exists (so every thread inherits
 // the mask) and read from a signalfd by a task. That task cancels serve_forever(), which closes
@@ -32,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -55,6 +61,7 @@ struct Settings {
   std::uint16_t port = 8888;
   std::optional<ringloop::io::BackendKind> backend;
   bool copy_mode = false;  // --read-mode copy
+  ringloop::io::BackendOptions backend_options;
 };
 
 // --read-mode copy: per connection; larger messages simply take several reads.
@@ -62,7 +69,8 @@ constexpr std::size_t kBufferSize = 256 * 1024;
 
 constexpr const char* kUsage =
     "usage: echo_server [--host HOST] [--port PORT] [--backend uring|epoll] "
-    "[--read-mode receive|copy]\n";
+    "[--read-mode receive|copy]\n"
+    "                   [--receive-buffers COUNT] [--receive-buffer-size BYTES]\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   if (!message.empty()) std::fprintf(stderr, "echo_server: %s\n", message.c_str());
@@ -80,6 +88,19 @@ std::uint16_t parse_port(const char* text) {
   return static_cast<std::uint16_t>(value);
 }
 
+// A whole number from `low` to `high` for `flag`, else a usage error.
+std::uint32_t parse_count(const std::string& flag, const char* text, unsigned long low,
+                          unsigned long high) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long value = std::strtoul(text, &end, 10);
+  if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 || value < low || value > high) {
+    usage_error(flag + " needs a number from " + std::to_string(low) + " to " +
+                std::to_string(high) + ", got '" + text + "'");
+  }
+  return static_cast<std::uint32_t>(value);
+}
+
 Settings parse_flags(int argc, char** argv) {
   Settings settings;
   for (int i = 1; i < argc; ++i) {
@@ -88,10 +109,13 @@ Settings parse_flags(int argc, char** argv) {
       std::printf("%s", kUsage);
       std::printf(
           "  --read-mode receive  take each arrival as a buffer the loop lends (default)\n"
-          "  --read-mode copy     read into a 256 KiB buffer per connection (for comparison)\n");
+          "  --read-mode copy     read into a 256 KiB buffer per connection (for comparison)\n"
+          "  --receive-buffers COUNT      io_uring provided buffers per loop (1-32768)\n"
+          "  --receive-buffer-size BYTES  bytes per provided buffer (1024-16777216)\n");
       std::exit(0);
     }
-    if (flag != "--host" && flag != "--port" && flag != "--backend" && flag != "--read-mode") {
+    if (flag != "--host" && flag != "--port" && flag != "--backend" && flag != "--read-mode" &&
+        flag != "--receive-buffers" && flag != "--receive-buffer-size") {
       usage_error("unknown flag '" + flag + "'");
     }
     if (i + 1 >= argc) usage_error(flag + " needs a value");
@@ -107,6 +131,10 @@ Settings parse_flags(int argc, char** argv) {
         usage_error("--read-mode must be receive or copy, got '" + mode + "'");
       }
       settings.copy_mode = mode == "copy";
+    } else if (flag == "--receive-buffers") {
+      settings.backend_options.receive_buffer_count = parse_count(flag, value, 1, 32768);
+    } else if (flag == "--receive-buffer-size") {
+      settings.backend_options.receive_buffer_size = parse_count(flag, value, 1024, 16 << 20);
     } else {
       try {
         settings.backend = ringloop::io::parse_backend_kind(value);
@@ -123,14 +151,35 @@ bool is_disconnection(const std::system_error& error) {
   return code == ECONNRESET || code == EPIPE || code == ETIMEDOUT || code == ECONNABORTED;
 }
 
-// --read-mode receive: each arrival is a loaned buffer, sent back and then given back.
+// Loaned buffers one gathered send takes at most.
+constexpr std::size_t kGatheredBuffers = 8;
+
+// --read-mode receive: each arrival is a loaned buffer, sent back and then given back; buffers
+// already queued behind it go in the same send.
 ringloop::Task<> echo_received(ringloop::TcpStream* stream) {
+  std::array<ringloop::ReceivedBytes, kGatheredBuffers> held;
+  std::array<std::span<const std::byte>, kGatheredBuffers> pieces;
   for (;;) {
     auto receiving = stream->receive();
-    ringloop::ReceivedBytes received = co_await receiving;
-    if (received.empty()) break;
-    auto writing = stream->write_all(received.bytes());
-    co_await writing;
+    held[0] = co_await receiving;
+    if (held[0].empty()) break;
+    std::size_t count = 1;
+    while (count < kGatheredBuffers) {
+      held[count] = stream->try_receive();
+      if (held[count].empty()) break;
+      ++count;
+    }
+    if (count == 1) {
+      auto writing = stream->write_all(held[0].bytes());
+      co_await writing;
+    } else {
+      for (std::size_t i = 0; i < count; ++i)
+        pieces[i] = held[i].bytes();
+      auto writing = stream->write_all_vectored(std::span(pieces.data(), count));
+      co_await writing;
+    }
+    for (std::size_t i = 0; i < count; ++i)
+      held[i].release();
   }
 }
 
@@ -233,6 +282,7 @@ int main(int argc, char** argv) {
   try {
     ringloop::LoopOptions options;
     options.backend = settings.backend;
+    options.backend_options = settings.backend_options;
     status = ringloop::run(run_server(settings, signal_fd), std::move(options));
   } catch (const std::exception& error) {
     std::fprintf(stderr, "echo_server: %s\n", error.what());

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -378,6 +379,112 @@ std::size_t copy_from_read_buffer(StreamCore& core, std::span<std::byte> buffer)
   return count;
 }
 
+// write_all/write_all_vectored: whether the bytes must go behind what write() buffered (true),
+// or may be sent straight from the caller's memory (false). Throws for a socket that cannot send.
+bool must_buffer_write(StreamCore& core, const char* operation) {
+  core.require_open(operation);
+  if (core.direct_writing) {
+    throw InvalidStateError(std::string("StreamSocket: another task is already in ") + operation +
+                            " on fd " + std::to_string(core.descriptor));
+  }
+  if (core.buffered_for_writing() > 0 || core.flusher_running) return true;
+  if (core.write_error != 0) throw_system_error(core.write_error, core.where("send"));
+  if (core.write_shut) {
+    throw InvalidStateError(std::string("StreamSocket::") + operation +
+                            " after shutdown_write() on fd " + std::to_string(core.descriptor));
+  }
+  return false;
+}
+
+// Walks the pieces of a direct write: one send(2) while a single piece is left, else a gathered
+// sendmsg(2) of up to MaxPieces (the iovecs live in the cursor, in the coroutine's frame, so
+// write_all's single piece costs no room for them).
+template <std::size_t MaxPieces>
+class PieceCursor {
+ public:
+  explicit PieceCursor(std::span<const std::span<const std::byte>> pieces) noexcept
+      : pieces_(pieces) {
+    skip_empty();
+  }
+  PieceCursor(const PieceCursor&) = delete;
+  PieceCursor& operator=(const PieceCursor&) = delete;
+
+  [[nodiscard]] bool done() const noexcept { return index_ == pieces_.size(); }
+
+  IoOperation next_send(int descriptor) noexcept {
+    const std::span<const std::byte> first = pieces_[index_].subspan(offset_);
+    if (index_ + 1 == pieces_.size()) {
+      IoOperation sending = ops::send(descriptor, first.first(clamp_length(first.size())));
+      sending.return_errors();
+      return sending;
+    }
+    std::size_t count = 0;
+    std::size_t total = 0;
+    for (std::size_t i = index_; i < pieces_.size() && count < MaxPieces; ++i) {
+      std::span<const std::byte> piece = i == index_ ? first : pieces_[i];
+      piece = piece.first(std::min(piece.size(), io::max_transfer_bytes - total));
+      if (piece.empty()) continue;
+      vectors_[count].iov_base = const_cast<std::byte*>(piece.data());  // sendmsg only reads
+      vectors_[count].iov_len = piece.size();
+      ++count;
+      total += piece.size();
+      if (total == io::max_transfer_bytes) break;
+    }
+    message_ = {};
+    message_.msg_iov = vectors_;
+    message_.msg_iovlen = count;
+    IoOperation sending = ops::sendmsg(descriptor, &message_);
+    sending.return_errors();
+    return sending;
+  }
+
+  void advance(std::size_t sent) noexcept {
+    while (sent > 0) {
+      const std::size_t left = pieces_[index_].size() - offset_;
+      if (sent < left) {
+        offset_ += sent;
+        return;
+      }
+      sent -= left;
+      ++index_;
+      offset_ = 0;
+    }
+    skip_empty();
+  }
+
+ private:
+  void skip_empty() noexcept {
+    while (index_ < pieces_.size() && pieces_[index_].size() == offset_) {
+      ++index_;
+      offset_ = 0;
+    }
+  }
+
+  std::span<const std::span<const std::byte>> pieces_;
+  std::size_t index_ = 0;
+  std::size_t offset_ = 0;
+  iovec vectors_[MaxPieces];
+  msghdr message_{};
+};
+
+// A direct send's result: 0 to go on, else the errno that stops it (EBADF: closed meanwhile).
+int sent_or_error(const StreamCore& core, int result) noexcept {
+  if (core.descriptor < 0) return EBADF;
+  return result < 0 ? -result : 0;
+}
+
+// Ends a direct write: keeps a send error for drain()/flush() and throws it, and starts sending
+// what write() buffered meanwhile.
+void finish_direct_write(const std::shared_ptr<StreamCore>& core, int error, int descriptor) {
+  core->direct_writing = false;
+  if (error != 0) {
+    if (error != EBADF) core->write_error = error;
+    core->update_write_events();
+    throw_operation_error(error, "send", descriptor);
+  }
+  start_flusher(core);
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -464,6 +571,20 @@ Task<ReceivedBytes> StreamSocket::receive() {
   const std::size_t received = co_await detail::receive_into_chunk(core, &pool, &chunk);
   if (received == 0) co_return ReceivedBytes{};
   co_return detail::ReceivedBytesAccess::lend_chunk(pool, chunk, received);
+}
+
+ReceivedBytes StreamSocket::try_receive() {
+  if (!core_) detail::throw_system_error(EBADF, "try_receive on a closed socket");
+  detail::StreamCore& core = *core_;
+  detail::ReadingGuard reading(core);
+  if (core.buffered_in_vector() > 0) {
+    return detail::lend_read_buffer(core, Loop::current().backend().receive_buffers());
+  }
+  if (core.receiver != nullptr && core.receiver->front() != nullptr) {
+    return detail::ReceivedBytesAccess::lend_ring_buffer(core.receiver->pool(),
+                                                         core.receiver->take_front());
+  }
+  return ReceivedBytes{};
 }
 
 Task<std::size_t> StreamSocket::read_some(std::span<std::byte> buffer) {
@@ -593,57 +714,68 @@ void StreamSocket::write(std::string_view text) {
 
 Task<> StreamSocket::write_all(std::span<const std::byte> bytes) {
   if (!core_) detail::throw_system_error(EBADF, "write_all on a closed socket");
-  detail::StreamCore* core = core_.get();
-  core->require_open("write_all");
-  if (core->direct_writing) {
-    throw InvalidStateError("StreamSocket: another task is already in write_all on fd " +
-                            std::to_string(core->descriptor));
-  }
-  if (core->buffered_for_writing() > 0 || core->flusher_running) {
+  if (detail::must_buffer_write(*core_, "write_all")) {
     write(bytes);  // keeps the order behind what write() buffered
     co_await flush();
     co_return;
   }
-  if (core->write_error != 0) detail::throw_system_error(core->write_error, core->where("send"));
-  if (core->write_shut) {
-    throw InvalidStateError("StreamSocket::write_all after shutdown_write() on fd " +
-                            std::to_string(core->descriptor));
-  }
   // Nothing buffered: send straight from the caller's bytes.
-  core->direct_writing = true;
+  detail::StreamCore* core = core_.get();
   const int descriptor = core->descriptor;
+  detail::PieceCursor<1> cursor(std::span<const std::span<const std::byte>>(&bytes, 1));
   int error = 0;
+  core->direct_writing = true;
   try {
-    while (!bytes.empty()) {
-      IoOperation sending = ops::send(descriptor, bytes.first(detail::clamp_length(bytes.size())));
-      sending.return_errors();
+    while (!cursor.done()) {
+      IoOperation sending = cursor.next_send(descriptor);
       int result;
       {
         detail::PendingOperation pending(core->pending_write, sending);
         result = co_await sending;
       }
-      if (core->descriptor < 0) {
-        error = EBADF;
-        break;
-      }
-      if (result < 0) {
-        error = -result;
-        break;
-      }
-      bytes = bytes.subspan(static_cast<std::size_t>(result));
+      error = detail::sent_or_error(*core, result);
+      if (error != 0) break;
+      cursor.advance(static_cast<std::size_t>(result));
     }
   } catch (...) {
     core->direct_writing = false;
     detail::start_flusher(core_);
     throw;
   }
-  core->direct_writing = false;
-  if (error != 0) {
-    if (error != EBADF) core->write_error = error;
-    core->update_write_events();
-    detail::throw_operation_error(error, "send", descriptor);
+  detail::finish_direct_write(core_, error, descriptor);
+}
+
+Task<> StreamSocket::write_all_vectored(std::span<const std::span<const std::byte>> pieces) {
+  if (!core_) detail::throw_system_error(EBADF, "write_all_vectored on a closed socket");
+  if (detail::must_buffer_write(*core_, "write_all_vectored")) {
+    for (const std::span<const std::byte> piece : pieces)
+      write(piece);
+    co_await flush();
+    co_return;
   }
-  detail::start_flusher(core_);  // what write() buffered meanwhile
+  detail::StreamCore* core = core_.get();
+  const int descriptor = core->descriptor;
+  detail::PieceCursor<16> cursor(pieces);
+  int error = 0;
+  core->direct_writing = true;
+  try {
+    while (!cursor.done()) {
+      IoOperation sending = cursor.next_send(descriptor);
+      int result;
+      {
+        detail::PendingOperation pending(core->pending_write, sending);
+        result = co_await sending;
+      }
+      error = detail::sent_or_error(*core, result);
+      if (error != 0) break;
+      cursor.advance(static_cast<std::size_t>(result));
+    }
+  } catch (...) {
+    core->direct_writing = false;
+    detail::start_flusher(core_);
+    throw;
+  }
+  detail::finish_direct_write(core_, error, descriptor);
 }
 
 Task<> StreamSocket::write_all(std::string_view text) {

@@ -95,6 +95,11 @@ class StreamSocket {
   /// The next bytes received, without a copy: a loaned buffer (see ReceivedBytes), or what is
   /// buffered by an earlier read. Empty at the end of the stream (or once close() ran).
   Task<ReceivedBytes> receive();
+  /// What receive() would give at once, without waiting or a system call: bytes already
+  /// received (queued ring buffers, or what an earlier read left over); empty when there are
+  /// none. Lets a reader take a burst in one go (e.g. several buffers for one
+  /// write_all_vectored()). InvalidStateError while another read is pending.
+  ReceivedBytes try_receive();
   /// Up to buffer.size() bytes: what is buffered, else one receive. 0 means the peer closed its
   /// side (end of stream). An empty buffer gives 0 at once.
   Task<std::size_t> read_some(std::span<std::byte> buffer);
@@ -117,6 +122,10 @@ class StreamSocket {
   Task<> write_all(std::span<const std::byte> bytes);
   /// write_all() of the characters of `text`.
   Task<> write_all(std::string_view text);
+  /// Sends every piece, in order, as one gathered sendmsg(2) where the kernel takes them all
+  /// (after anything buffered by write()); no copy. `pieces` and their bytes must stay valid
+  /// until the await ends.
+  Task<> write_all_vectored(std::span<const std::span<const std::byte>> pieces);
   /// Buffers `bytes` (copied) and starts sending them in the background; never waits. Call
   /// drain() so a slow peer cannot make the buffer grow. Throws the error that stopped an
   /// earlier background send, InvalidStateError after shutdown_write(), system_error EBADF
