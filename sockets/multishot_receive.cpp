@@ -10,9 +10,10 @@ MultishotReceive::MultishotReceive(io::Backend& backend, int descriptor, Spill s
                                    void* spill_owner)
     : backend_(&backend),
       pool_(&backend.receive_buffers()),
-      // A quarter of the ring per stream, between one buffer and four: one stream that is not read
-      // cannot take every buffer the others need.
-      queue_limit_(std::clamp<std::size_t>(pool_->ring_buffer_count() / 4, 1, 4)),
+      // A quarter of the ring per stream, between one buffer and 16 (a 256 KiB burst in 16 KiB
+      // buffers is queued whole, not copied aside, before its reader runs): one stream that is not
+      // read cannot take every buffer the others need.
+      queue_limit_(std::clamp<std::size_t>(pool_->ring_buffer_count() / 4, 1, 16)),
       spill_(spill),
       spill_owner_(spill_owner) {
   operation_.code = io::OpCode::recv_multishot;
@@ -23,8 +24,9 @@ MultishotReceive::MultishotReceive(io::Backend& backend, int descriptor, Spill s
   operation_.user_data = this;
   waiter_.on_buffers = &MultishotReceive::on_buffers;
   waiter_.owner = this;
-  // Completions that arrive after a cancellation still land here: room for a few more.
-  queue_.reserve(queue_limit_ + 4);
+  // Room for the common case, one arrival at a time; a burst grows it once (see queue_filled()),
+  // so a stream that only ever receives small messages keeps its record small.
+  queue_.reserve(2);
 }
 
 MultishotReceive::~MultishotReceive() {
@@ -33,7 +35,10 @@ MultishotReceive::~MultishotReceive() {
 }
 
 void MultishotReceive::want_data() noexcept {
-  if (operation_.in_flight() || shut_ || backend_gone_ || end_of_stream_ || error_ != 0) return;
+  if (operation_.in_flight() || shut_ || backend_gone_ || end_of_stream_ || error_ != 0 ||
+      lost_bytes_) {
+    return;
+  }
   if (queue_.size() - head_ >= queue_limit_) {
     held_back_ = true;  // armed again as the reader consumes
     return;
@@ -96,6 +101,26 @@ void MultishotReceive::spill_excess() noexcept {
   }
 }
 
+// Queues a filled buffer. The queue grows (once per stream, to its limit plus the completions that
+// may follow a cancellation) only when a burst needs it; when even that cannot be allocated, the
+// bytes cannot be kept: the receive ends with ENOMEM for the reader rather than dropping them.
+void MultishotReceive::queue_filled(std::uint16_t buffer_id, std::uint32_t count) noexcept {
+  if (queue_.size() == queue_.capacity()) {
+    try {
+      queue_.reserve(std::max(queue_.capacity() * 2, queue_limit_ + 4));
+    } catch (...) {
+      pool_->give_back_ring(buffer_id);
+      error_ = ENOMEM;
+      lost_bytes_ = true;  // for good: a later read must not go on after a gap
+      if (operation_.state == io::OpState::in_flight) backend_->cancel(operation_);
+      return;
+    }
+  }
+  queue_.push_back({buffer_id, 0, count});
+  queued_bytes_ += count;
+  spill_excess();
+}
+
 void MultishotReceive::give_back_queue() noexcept {
   for (std::size_t i = head_; i < queue_.size(); ++i)
     pool_->give_back_ring(queue_[i].buffer_id);
@@ -139,9 +164,7 @@ void MultishotReceive::receive(std::int32_t result, bool loop_running) {
     const auto buffer_id = static_cast<std::uint16_t>(id);
     pool_->note_filled(buffer_id);  // ours from now on: queued, or given back right here
     if (result > 0 && !shut_ && loop_running) {
-      queue_.push_back({buffer_id, 0, static_cast<std::uint32_t>(result)});
-      queued_bytes_ += static_cast<std::size_t>(result);
-      spill_excess();
+      queue_filled(buffer_id, static_cast<std::uint32_t>(result));
     } else {
       pool_->give_back_ring(buffer_id);
     }

@@ -17,6 +17,7 @@
 // the stream hands it over with orphan() and the record frees itself then, giving back every
 // buffer it holds (Tokio's Lifecycle::Cancelled, MultishotAccept here).
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -72,9 +73,10 @@ class MultishotReceive {
   [[nodiscard]] bool ended() const noexcept { return end_of_stream_; }
   /// Whether shut() ran (the stream was closed).
   [[nodiscard]] bool is_shut() const noexcept { return shut_; }
-  /// The error that ended the receive (positive errno), once; 0 when there is none.
+  /// The error that ended the receive (positive errno), once; 0 when there is none. ENOMEM
+  /// after bytes could not be queued comes back every time: the stream cannot go on.
   int take_error() noexcept {
-    const int error = error_;
+    const int error = lost_bytes_ ? ENOMEM : error_;
     error_ = 0;
     return error;
   }
@@ -97,6 +99,7 @@ class MultishotReceive {
   static void on_teardown(io::Operation& operation, std::int32_t result);
   static void on_buffers(io::BufferWaiter& waiter);
   void receive(std::int32_t result, bool loop_running);
+  void queue_filled(std::uint16_t buffer_id, std::uint32_t count) noexcept;
   void give_back_queue() noexcept;
   void compact() noexcept;
   void spill_excess() noexcept;
@@ -105,7 +108,7 @@ class MultishotReceive {
   io::Backend* backend_;
   detail::IntrusivePtr<io::ReceiveBufferPool> pool_;
   io::BufferWaiter waiter_;
-  std::vector<Filled> queue_;  // [head_, size) queued; reserved once, compacted as it empties
+  std::vector<Filled> queue_;  // [head_, size) queued; grown by bursts, compacted as it empties
   std::size_t head_ = 0;
   std::size_t queued_bytes_ = 0;
   std::size_t queue_limit_;
@@ -119,6 +122,7 @@ class MultishotReceive {
   bool shut_ = false;
   bool orphaned_ = false;
   bool backend_gone_ = false;
+  bool lost_bytes_ = false;  // a filled buffer could not be queued (no memory)
 };
 
 }  // namespace ringloop::detail

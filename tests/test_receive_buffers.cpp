@@ -59,11 +59,11 @@ class ReceiveBuffersTest : public LoopCaseTest<ReceivePath> {
 };
 
 // The most ring buffers a stream keeps queued for a reader that does not consume them (its
-// high-water mark: a quarter of the ring, between one and four buffers). What the kernel fills
+// high-water mark: a quarter of the ring, between one and 16 buffers). What the kernel fills
 // beyond it in one burst, before the flow-control cancellation lands, is copied into the stream's
 // read buffer and the ring buffers go back at once.
 std::uint32_t ring_mark(const io::ReceiveBufferStats& stats) {
-  return std::clamp<std::uint32_t>(stats.ring_buffers / 4, 1, 4);
+  return std::clamp<std::uint32_t>(stats.ring_buffers / 4, 1, 16);
 }
 
 // Lets the loop run a few iterations, so the final completions of cancelled receives arrive.
