@@ -87,6 +87,34 @@ TEST_P(SampleFlags, EchoServerReadMode) {
   EXPECT_NE(missing.output.find("--read-mode needs a value"), std::string::npos) << missing.output;
 }
 
+// The io_uring ring's size comes from flags, checked like any number (1-32768 buffers of
+// 1 KiB-16 MiB).
+TEST_P(SampleFlags, EchoServerReceiveBufferFlags) {
+  const Outcome help = run_sample("echo_server", "--help", false);
+  EXPECT_NE(help.output.find("--receive-buffers COUNT"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("--receive-buffer-size BYTES"), std::string::npos) << help.output;
+  const struct {
+    const char* flags;
+    const char* message;
+  } refusals[] = {
+      {"--receive-buffers 0", "--receive-buffers needs a number from 1 to 32768, got '0'"},
+      {"--receive-buffers 40000", "--receive-buffers needs a number from 1 to 32768, got '40000'"},
+      {"--receive-buffers -1", "--receive-buffers needs a number from 1 to 32768, got '-1'"},
+      {"--receive-buffers many", "--receive-buffers needs a number from 1 to 32768, got 'many'"},
+      {"--receive-buffer-size 100",
+       "--receive-buffer-size needs a number from 1024 to 16777216, got '100'"},
+      {"--receive-buffer-size 16777217",
+       "--receive-buffer-size needs a number from 1024 to 16777216, got '16777217'"},
+      {"--receive-buffer-size", "--receive-buffer-size needs a value"},
+  };
+  for (const auto& refusal : refusals) {
+    SCOPED_TRACE(refusal.flags);
+    const Outcome refused = run_sample("echo_server", refusal.flags, true);
+    EXPECT_EQ(refused.exit_status, 2);
+    EXPECT_NE(refused.output.find(refusal.message), std::string::npos) << refused.output;
+  }
+}
+
 TEST_P(SampleFlags, EchoClient) {
   expect_help_and_unknown_flag("echo_client");
 }
