@@ -206,6 +206,9 @@ def run_rounds(running, labels, client, connection_counts, sizes, rounds, warmup
                             stop_server(process)
                             del running[label]
                         continue
+                    if report.get("errors"):
+                        print(f"{label}: echo_client counted {report['errors']:.0f} failed "
+                              "connections in this cell", file=sys.stderr)
                     raw.append(dict(report, server=label, connections=connections, size=size,
                                     round=round_number, position=position))
     return raw
