@@ -12,10 +12,13 @@
  * cannot make memory grow. TCP_NODELAY on every connection, as the other servers.
  *
  * --send-zc sends with IORING_OP_SEND_ZC (kernel 6.0+): each send then gives a second completion,
- * the notification (IORING_CQE_F_NOTIF), once the kernel no longer reads the buffer; the next recv
- * into it waits for every notification. On the first notification a line on stderr says whether
- * the kernel sent from the buffer or copied it (loopback copies). A kernel without SEND_ZC: an
- * error message and exit status 1.
+ * the notification (IORING_CQE_F_NOTIF), once the kernel no longer reads the buffer, which for TCP
+ * is when the peer has ACKed the data. A connection then has two 256 KiB buffers and alternates:
+ * the next recv goes into the other one, and waits only if that one still waits for its
+ * notifications. (With one buffer every echo waited for the peer's ACK before reading again, and a
+ * peer that delays its ACK stalled the connection for 40 ms.) On the first notification a line on
+ * stderr says whether the kernel sent from the buffer or copied it (loopback copies). A kernel
+ * without SEND_ZC: an error message and exit status 1.
  *
  * SIGINT and SIGTERM end it (default action). Exit status: 1 on setup failure, 2 for bad flags. */
 
@@ -26,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,19 +48,27 @@
 
 enum { BUFFER_SIZE = 256 * 1024, RING_ENTRIES = 1024, LISTEN_BACKLOG = 1024 };
 
-/* What a completion is for, in the low bits of user_data (a connection is malloc'd, so aligned
- * to at least 8); the listener's accept has no connection. */
-enum kind { ACCEPT = 0, RECV = 1, SEND = 2, KIND_MASK = 3 };
+/* What a completion is for, in the low bits of user_data: the kind in bits 0-1 and the buffer a
+ * send used in bit 2 (a connection is malloc'd, so aligned to at least 8); the listener's accept
+ * has no connection. */
+enum kind { ACCEPT = 0, RECV = 1, SEND = 2, KIND_MASK = 3, BUFFER_BIT = 4, TAG_MASK = 7 };
+_Static_assert(_Alignof(max_align_t) >= 8, "malloc'd pointers leave 3 low bits for the tag");
 
 struct connection {
   int fd;
-  int closing;            /* the socket is closed; free once no notification is due */
-  unsigned notifications; /* SEND_ZC notifications still to come: the buffer is the kernel's */
-  int recv_when_notified; /* the echo is sent: recv once the notifications are in */
-  size_t pending_start;   /* bytes of buffer[pending_start, pending_end) still to send */
+  int closing;      /* the socket is closed; free once no notification is due */
+  unsigned current; /* the buffer recv and send use now: 0, or 0 and 1 in turn (zc) */
+  unsigned
+      notifications[2];   /* SEND_ZC notifications due per buffer: it is the kernel's till then */
+  int recv_when_notified; /* the echo is sent: recv once buffers[current] is notified */
+  size_t pending_start;   /* bytes of the current buffer [pending_start, pending_end) to send */
   size_t pending_end;
-  char buffer[BUFFER_SIZE];
+  char buffers[]; /* BUFFER_SIZE each: one, or two with --send-zc */
 };
+
+static char* buffer(struct connection* connection, unsigned index) {
+  return connection->buffers + (size_t)index * BUFFER_SIZE;
+}
 
 static struct io_uring ring;
 static int listener = -1;
@@ -91,8 +103,8 @@ static struct io_uring_sqe* get_sqe(void) {
   return sqe;
 }
 
-static void tag(struct io_uring_sqe* sqe, struct connection* connection, enum kind kind) {
-  io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)connection | (uint64_t)kind);
+static void tag(struct io_uring_sqe* sqe, struct connection* connection, unsigned bits) {
+  io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)connection | (uint64_t)bits);
 }
 
 static void arm_accept(void) {
@@ -107,20 +119,20 @@ static void arm_accept(void) {
 
 static void arm_recv(struct connection* connection) {
   struct io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv(sqe, connection->fd, connection->buffer, BUFFER_SIZE, 0);
+  io_uring_prep_recv(sqe, connection->fd, buffer(connection, connection->current), BUFFER_SIZE, 0);
   tag(sqe, connection, RECV);
 }
 
 static void arm_send(struct connection* connection) {
   struct io_uring_sqe* sqe = get_sqe();
-  const char* start = connection->buffer + connection->pending_start;
+  const char* start = buffer(connection, connection->current) + connection->pending_start;
   const size_t length = connection->pending_end - connection->pending_start;
   if (send_zc) {
     io_uring_prep_send_zc(sqe, connection->fd, start, length, MSG_NOSIGNAL, zc_flags);
   } else {
     io_uring_prep_send(sqe, connection->fd, start, length, MSG_NOSIGNAL);
   }
-  tag(sqe, connection, SEND);
+  tag(sqe, connection, SEND | (connection->current ? BUFFER_BIT : 0));
 }
 
 /* No operation of this connection is in flight when this is called (one at a time); a
@@ -128,7 +140,7 @@ static void arm_send(struct connection* connection) {
 static void close_connection(struct connection* connection) {
   close(connection->fd);
   connection->closing = 1;
-  if (connection->notifications == 0) free(connection);
+  if (connection->notifications[0] == 0 && connection->notifications[1] == 0) free(connection);
 }
 
 static void on_accept(const struct io_uring_cqe* cqe) {
@@ -148,14 +160,16 @@ static void on_accept(const struct io_uring_cqe* cqe) {
   const int fd = cqe->res;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct connection* connection = malloc(sizeof *connection);
+  struct connection* connection =
+      malloc(sizeof *connection + (size_t)BUFFER_SIZE * (send_zc ? 2 : 1));
   if (!connection) {
     close(fd);
     return;
   }
   connection->fd = fd;
   connection->closing = 0;
-  connection->notifications = 0;
+  connection->current = 0;
+  connection->notifications[0] = connection->notifications[1] = 0;
   connection->recv_when_notified = 0;
   connection->pending_start = connection->pending_end = 0;
   arm_recv(connection);
@@ -175,9 +189,9 @@ static void on_recv(struct connection* connection, int result) {
   arm_send(connection);
 }
 
-static void on_send(struct connection* connection, const struct io_uring_cqe* cqe) {
+static void on_send(struct connection* connection, unsigned index, const struct io_uring_cqe* cqe) {
   /* SEND_ZC: F_MORE on the send's completion means a notification follows. */
-  if (send_zc && (cqe->flags & IORING_CQE_F_MORE)) ++connection->notifications;
+  if (send_zc && (cqe->flags & IORING_CQE_F_MORE)) ++connection->notifications[index];
   const int result = cqe->res;
   if (result == -EINTR || result == -EAGAIN) {
     arm_send(connection);
@@ -200,14 +214,18 @@ static void on_send(struct connection* connection, const struct io_uring_cqe* cq
   connection->pending_start += (size_t)result;
   if (connection->pending_start < connection->pending_end) {
     arm_send(connection); /* short send: the rest; the part already sent is not touched */
-  } else if (connection->notifications > 0) {
-    connection->recv_when_notified = 1; /* the kernel may still read the buffer */
+    return;
+  }
+  if (send_zc) connection->current ^= 1; /* this buffer waits for its ACK; read into the other */
+  if (connection->notifications[connection->current] > 0) {
+    connection->recv_when_notified = 1; /* the kernel may still read that buffer too */
   } else {
     arm_recv(connection);
   }
 }
 
-static void on_notification(struct connection* connection, const struct io_uring_cqe* cqe) {
+static void on_notification(struct connection* connection, unsigned index,
+                            const struct io_uring_cqe* cqe) {
   if (!reported_usage && (zc_flags & IORING_SEND_ZC_REPORT_USAGE)) {
     reported_usage = 1;
     fprintf(stderr, "echo_uring_server: first SEND_ZC notification: %s\n",
@@ -215,11 +233,11 @@ static void on_notification(struct connection* connection, const struct io_uring
                 ? "the kernel copied the data (no zero-copy on this path, e.g. loopback)"
                 : "the kernel sent from the buffer (zero-copy)");
   }
-  --connection->notifications;
-  if (connection->notifications > 0) return;
+  --connection->notifications[index];
   if (connection->closing) {
-    free(connection);
-  } else if (connection->recv_when_notified) {
+    if (connection->notifications[0] == 0 && connection->notifications[1] == 0) free(connection);
+  } else if (connection->recv_when_notified && index == connection->current &&
+             connection->notifications[index] == 0) {
     connection->recv_when_notified = 0;
     arm_recv(connection);
   }
@@ -227,7 +245,8 @@ static void on_notification(struct connection* connection, const struct io_uring
 
 static void on_completion(const struct io_uring_cqe* cqe) {
   const uint64_t data = io_uring_cqe_get_data64(cqe);
-  struct connection* connection = (struct connection*)(uintptr_t)(data & ~(uint64_t)KIND_MASK);
+  struct connection* connection = (struct connection*)(uintptr_t)(data & ~(uint64_t)TAG_MASK);
+  const unsigned index = (data & BUFFER_BIT) ? 1 : 0;
   switch ((enum kind)(data & KIND_MASK)) {
     case ACCEPT:
       on_accept(cqe);
@@ -237,9 +256,9 @@ static void on_completion(const struct io_uring_cqe* cqe) {
       break;
     case SEND:
       if (cqe->flags & IORING_CQE_F_NOTIF) {
-        on_notification(connection, cqe);
+        on_notification(connection, index, cqe);
       } else {
-        on_send(connection, cqe);
+        on_send(connection, index, cqe);
       }
       break;
     default:
