@@ -90,6 +90,8 @@ def find_build(requested):
 
 
 def size_label(size):
+    if size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
     return f"{size // 1024} KiB" if size % 1024 == 0 else f"{size} B"
 
 
@@ -128,7 +130,8 @@ def print_table(labels, sizes, medians, connections, duration, rounds):
     name_width = max([16] + [len(label) + 2 for label in labels])
     columns = [("req/s", 11), ("CPU µs/msg", 12), ("CPU min-max", 16), (f"x {BASELINE}", 10),
                (f"x {URING_BASELINE}", 10), ("p50 µs", 10), ("p99 µs", 10), ("rounds", 8)]
-    header = f"{'size':<8}{'server':<{name_width}}" + "".join(f"{name:>{width}}"
+    size_width = max([6] + [len(size_label(size)) + 2 for size in sizes])
+    header = f"{'size':<{size_width}}{'server':<{name_width}}" + "".join(f"{name:>{width}}"
                                                               for name, width in columns)
     print(header)
     print("-" * len(header))
@@ -139,7 +142,7 @@ def print_table(labels, sizes, medians, connections, duration, rounds):
         uring = medians.get((URING_BASELINE, connections, size))
         for label in labels:
             summary = medians.get((label, connections, size))
-            line = f"{size_label(size):<8}{label:<{name_width}}"
+            line = f"{size_label(size):<{size_width}}{label:<{name_width}}"
             if summary is None:
                 cells = ["n/a"] + [""] * (len(columns) - 1)
             else:
