@@ -14,8 +14,9 @@ shared machine drifts by tens of percent over minutes: for round 1..--rounds, fo
 count, for each size, every server is measured once, in an order that rotates by one each round.
 One measurement: one echo_client pinned to CPU 1 (`taskset -c 1`) opens --connections
 connections and runs for --warmup seconds (discarded; 0 skips it), then a second echo_client runs
-for --duration seconds: that is the measured run. The server's CPU time (utime + stime of
-/proc/PID/stat, every thread of the process included) is read just before and just after it.
+for --duration seconds: that is the measured run. The server's CPU time (the run time in
+/proc/PID/task/*/schedstat, in ns, every thread of the process included; utime + stime where
+schedstat is missing) is read just before and just after it.
 
 The tables give, per connection count, size and server, the MEDIAN over rounds of requests/s
 (round trips, from echo_client's line), the server's CPU µs per message (CPU time / requests) and
@@ -24,8 +25,7 @@ p50/p99 round-trip latency; the spread of CPU µs per message over rounds (min-m
 plain C epoll server ("x c-epoll": the overhead over the bare system calls) and of the plain C
 io_uring server ("x c-uring": over the bare ring), both from the same run. Python runs with
 /usr/bin/python3 (python3-uvloop is a Debian package; scripts/main.sh installs it). A server that
-cannot start here (io_uring or SEND_ZC refused, uvloop missing, a peer not built) shows n/a. CPU
-time is counted in clock ticks (usually 10 ms), so short runs give coarse figures.
+cannot start here (io_uring or SEND_ZC refused, uvloop missing, a peer not built) shows n/a.
 
 When samples/echo_server's --help offers --read-mode, each ringloop server runs once per mode, as
 rows "ringloop-uring/MODE". --json writes every raw measurement (with its round and position in
@@ -54,7 +54,23 @@ IDLE_CONNECTIONS = 10000
 
 
 def cpu_seconds(pid):
-    """utime + stime of the whole process (all threads), in seconds."""
+    """CPU time of the whole process, in seconds: the sum over its threads of the run time in
+    /proc/PID/task/TID/schedstat (nanoseconds; a thread that ends during a measurement would be
+    missed, and these servers keep theirs), else utime + stime of /proc/PID/stat (clock ticks,
+    usually 10 ms: coarse for short runs) where the kernel has no schedstat."""
+    try:
+        total = 0
+        tasks = os.listdir(f"/proc/{pid}/task")
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as file:
+                    total += int(file.read().split()[0])
+            except FileNotFoundError:
+                continue  # the thread ended between listdir and open
+        if tasks:
+            return total / 1e9
+    except OSError:
+        pass
     with open(f"/proc/{pid}/stat") as file:
         # The command name, in parentheses, may hold spaces: split after its closing one.
         fields = file.read().rsplit(")", 1)[1].split()
@@ -128,7 +144,7 @@ def print_table(labels, sizes, medians, connections, duration, rounds):
           f"{SPREAD_LIMIT:.0%} of the median); x {BASELINE} / x {URING_BASELINE} = that median "
           f"divided by theirs\n")
     name_width = max([16] + [len(label) + 2 for label in labels])
-    columns = [("req/s", 11), ("CPU µs/msg", 12), ("CPU min-max", 16), (f"x {BASELINE}", 10),
+    columns = [("req/s", 11), ("CPU µs/msg", 12), ("CPU min-max", 18), (f"x {BASELINE}", 10),
                (f"x {URING_BASELINE}", 10), ("p50 µs", 10), ("p99 µs", 10), ("rounds", 8)]
     size_width = max([6] + [len(size_label(size)) + 2 for size in sizes])
     header = f"{'size':<{size_width}}{'server':<{name_width}}" + "".join(f"{name:>{width}}"
@@ -152,7 +168,9 @@ def print_table(labels, sizes, medians, connections, duration, rounds):
                          ratio(summary, epoll), ratio(summary, uring),
                          f"{summary['p50_us']:.1f}", f"{summary['p99_us']:.1f}",
                          str(summary["rounds"])]
-            line += "".join(f"{cell:>{width}}" for cell, (_, width) in zip(cells, columns))
+            # A cell wider than its column still gets a space before it.
+            line += "".join(f"{cell:>{width}}" if len(cell) < width else f" {cell}"
+                            for cell, (_, width) in zip(cells, columns))
             print(line.rstrip())
 
 
