@@ -56,12 +56,11 @@ _Static_assert(_Alignof(max_align_t) >= 8, "malloc'd pointers leave 3 low bits f
 
 struct connection {
   int fd;
-  int closing;      /* the socket is closed; free once no notification is due */
-  unsigned current; /* the buffer recv and send use now: 0, or 0 and 1 in turn (zc) */
-  unsigned
-      notifications[2];   /* SEND_ZC notifications due per buffer: it is the kernel's till then */
-  int recv_when_notified; /* the echo is sent: recv once buffers[current] is notified */
-  size_t pending_start;   /* bytes of the current buffer [pending_start, pending_end) to send */
+  int closing;               /* the socket is closed; free once no notification is due */
+  unsigned current;          /* the buffer recv and send use now: 0, or 0 and 1 in turn (zc) */
+  unsigned notifications[2]; /* SEND_ZC notifications due per buffer (the kernel's till then) */
+  int recv_when_notified;    /* the echo is sent: recv once buffers[current] is notified */
+  size_t pending_start;      /* bytes of the current buffer [pending_start, pending_end) to send */
   size_t pending_end;
   char buffers[]; /* BUFFER_SIZE each: one, or two with --send-zc */
 };
