@@ -5,10 +5,11 @@
  *   ./echo_epoll_server [--port P]
  *
  * Listens on 127.0.0.1:P (P = 0: a free port) and prints, flushed, "listening on 127.0.0.1:P".
- * Per connection: read up to 64 KiB, write it back; what the peer does not take at once is kept
- * and the connection waits for EPOLLOUT instead of reading more (so a slow reader cannot make
- * memory grow). TCP_NODELAY on every connection, as the other servers in the comparison.
- * SIGINT and SIGTERM end it (default action). Exit status: 1 on setup failure, 2 for bad flags. */
+ * Per connection: read up to 256 KiB (the whole buffer), write it back; what the peer does not take
+ * at once is kept and the connection waits for EPOLLOUT instead of reading more (so a slow reader
+ * cannot make memory grow). TCP_NODELAY on every connection, as the other servers in the
+ * comparison. SIGINT and SIGTERM end it (default action). Exit status: 1 on setup failure, 2 for
+ * bad flags. */
 
 #define _GNU_SOURCE
 #include <arpa/inet.h>

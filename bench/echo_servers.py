@@ -1,8 +1,12 @@
 """The echo servers that bench/run_echo.py and bench/idle_connections.py compare, and how to start,
 stop and find them.
 
-Servers: ringloop's samples/echo_server with --backend uring and --backend epoll, the plain C
-bench/echo_epoll_server, and bench/echo_python_server.py on uvloop and asyncio (/usr/bin/python3).
+Servers: ringloop's samples/echo_server with --backend uring and --backend epoll ("ringloop-uring",
+"ringloop-epoll"); the plain C peers: bench/echo_uring_server on liburing ("c-uring", and
+"c-uring-zc" with --send-zc: IORING_OP_SEND_ZC), bench/echo_epoll_server ("c-epoll") and
+bench/echo_libuv_server ("libuv"); and bench/echo_python_server.py on uvloop and asyncio
+(/usr/bin/python3). BASELINE (c-epoll) is what CPU per message is divided by; URING_BASELINE
+(c-uring) is the second divisor, the bare ring that ringloop's io_uring backend sits on.
 Each starts on port 0 pinned to CPU 0 (`taskset -c 0`, which execs the server, so the Popen's pid is
 the server's) and is ready once it prints "listening on HOST:PORT" (optionally followed by
 " (backend: ...)"); the port is taken from that line.
@@ -25,7 +29,9 @@ PYTHON = "/usr/bin/python3"
 PYTHON_SERVER = os.path.join(HERE, "echo_python_server.py")
 SERVER_CPU = ["taskset", "-c", "0"]
 BASELINE = "c-epoll"
-ALL_SERVERS = ("ringloop-uring", "ringloop-epoll", "c-epoll", "uvloop", "asyncio")
+URING_BASELINE = "c-uring"
+ALL_SERVERS = ("ringloop-uring", "ringloop-epoll", "c-uring", "c-uring-zc", "c-epoll", "libuv",
+               "uvloop", "asyncio")
 RINGLOOP_SERVERS = ("ringloop-uring", "ringloop-epoll")
 START_TIMEOUT_S = 10.0
 
@@ -43,6 +49,11 @@ def server_command(name, build, read_mode=None):
         raise ValueError(f"{name} has no read modes")
     if name == "c-epoll":
         return [os.path.join(build, "bench", "echo_epoll_server"), "--port", "0"]
+    if name in ("c-uring", "c-uring-zc"):
+        command = [os.path.join(build, "bench", "echo_uring_server"), "--port", "0"]
+        return command + (["--send-zc"] if name == "c-uring-zc" else [])
+    if name == "libuv":
+        return [os.path.join(build, "bench", "echo_libuv_server"), "--port", "0"]
     if name in ("uvloop", "asyncio"):
         return [PYTHON, PYTHON_SERVER, "--loop", name, "--port", "0"]
     raise ValueError(f"unknown server {name!r}; known: {', '.join(ALL_SERVERS)}")

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Idle-connection memory: each echo server's resident bytes per open, idle connection.
 
-The same servers as bench/run_echo.py (bench/echo_servers.py starts them).
+The same servers as bench/run_echo.py, the plain C peers on liburing and libuv included
+(bench/echo_servers.py names and starts them).
 
 usage: idle_connections.py [--build BUILD_DIR] [--counts 10000[,100000...]] [--rounds 3]
-                           [--servers ringloop-uring,ringloop-epoll,c-epoll,uvloop,asyncio]
+                           [--servers ringloop-uring,ringloop-epoll,c-uring,c-uring-zc,c-epoll,
+                                      libuv,uvloop,asyncio]
                            [--json FILE]
 
 Method, per server and connection count N: a fresh server starts (port 0, pinned to CPU 0) and its
