@@ -44,7 +44,8 @@ import sys
 
 sys.dont_write_bytecode = True  # no bench/__pycache__ from importing echo_servers
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from echo_servers import (ALL_SERVERS, BASELINE, URING_BASELINE, kill_all_servers,  # noqa: E402
+from echo_servers import (ALL_SERVERS, BASELINE, RINGLOOP_SERVERS, URING_BASELINE,  # noqa: E402
+                          kill_all_servers,
                           load_average, server_command, start_server, stop_server, variants)
 import echo_servers  # noqa: E402
 
@@ -190,12 +191,14 @@ def positive_list(text):
     return values
 
 
-def start_all(server_variants, build):
-    """Starts every variant; gives {label: (process, port)} of those that started."""
+def start_all(server_variants, build, builds=None):
+    """Starts every variant (from `build`, or from builds[label] where given); gives
+    {label: (process, port)} of those that started."""
     running = {}
     for label, server, read_mode in server_variants:
         try:
-            running[label] = start_server(server_command(server, build, read_mode))
+            running[label] = start_server(server_command(server, (builds or {}).get(label, build),
+                                                         read_mode))
         except (RuntimeError, OSError) as error:
             print(f"skipped {label}: {error}", file=sys.stderr)
     return running
@@ -247,6 +250,9 @@ def main():
                         help="connection counts, comma-separated: one table each (default 10)")
     parser.add_argument("--sizes", default="1024,10240,102400", help="message sizes in bytes")
     parser.add_argument("--servers", default=",".join(ALL_SERVERS))
+    parser.add_argument("--before", metavar="BUILD",
+                        help="also run the ringloop servers of another build (e.g. an older "
+                             "commit's) as rows 'SERVER@before', interleaved with the rest")
     parser.add_argument("--json", metavar="PATH",
                         help="write every raw measurement and the medians here")
     parser.add_argument("--idle", action="store_true",
@@ -274,10 +280,18 @@ def main():
     build = find_build(args.build)
     client = os.path.join(build, "samples", "echo_client")
     server_variants = variants(servers, build)  # ringloop once per --read-mode it offers
+    builds = {}
+    if args.before:
+        before = os.path.abspath(args.before)
+        for server in servers:
+            if server in RINGLOOP_SERVERS:
+                for label, _, read_mode in variants([server], before):
+                    builds[f"{label}@before"] = before
+                    server_variants.append((f"{label}@before", server, read_mode))
     labels = [label for label, _, _ in server_variants]
 
     load_before = load_average()
-    running = start_all(server_variants, build)
+    running = start_all(server_variants, build, builds)
     try:
         raw = run_rounds(running, labels, client, connection_counts, sizes, args.rounds,
                          args.warmup, args.duration)

@@ -10,7 +10,7 @@ MultishotReceive::MultishotReceive(io::Backend& backend, int descriptor, Spill s
                                    void* spill_owner)
     : backend_(&backend),
       pool_(&backend.receive_buffers()),
-      // A quarter of the ring per stream, between one buffer and 16 (a 256 KiB burst in 16 KiB
+      // A quarter of the ring per stream, between one buffer and 16 (a burst of many small
       // buffers is queued whole, not copied aside, before its reader runs): one stream that is not
       // read cannot take every buffer the others need.
       queue_limit_(std::clamp<std::size_t>(pool_->ring_buffer_count() / 4, 1, 16)),

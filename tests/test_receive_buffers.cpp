@@ -79,7 +79,7 @@ TEST_P(ReceiveBuffersTest, TheBackendUsesTheRingOnlyOnIoUringWithMultishotOn) {
   const io::ReceiveBufferStats stats = buffers();
   if (expected) {
     EXPECT_EQ(stats.ring_buffers, path().ring_buffers ? path().ring_buffers : 64u);
-    EXPECT_EQ(stats.ring_buffer_size, 16u * 1024);
+    EXPECT_EQ(stats.ring_buffer_size, 64u * 1024);
   } else {
     EXPECT_EQ(stats.ring_buffers, 0u);
   }
