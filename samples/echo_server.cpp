@@ -173,23 +173,6 @@ ringloop::Task<> echo_burst(ringloop::TcpStream* stream, ringloop::ReceivedBytes
   co_await writing;
 }
 
-// --read-mode receive: each arrival is a loaned buffer, sent back and then given back; buffers
-// already queued behind it go in the same send.
-ringloop::Task<> echo_received(ringloop::TcpStream* stream) {
-  for (;;) {
-    auto receiving = stream->receive();
-    ringloop::ReceivedBytes received = co_await receiving;
-    if (received.empty()) break;
-    if (stream->read_buffer_size() == 0) {
-      auto writing = stream->write_all(received.bytes());
-      co_await writing;
-    } else {
-      auto echoing = echo_burst(stream, std::move(received));
-      co_await echoing;
-    }
-  }
-}
-
 // --read-mode copy: a buffer of the connection's own, as earlier versions did.
 ringloop::Task<> echo_copied(ringloop::TcpStream* stream) {
   std::vector<std::byte> buffer(kBufferSize);
@@ -206,6 +189,10 @@ bool copy_mode = false;  // set from --read-mode before the loop starts
 
 // One connection: echo until the peer closes its side, then close ours. A peer that resets is
 // simply dropped; no failure leaves this task (it would stop the whole group).
+//
+// --read-mode receive runs right here, not in a coroutine of its own, so an idle connection keeps
+// one frame fewer: each arrival is a loaned buffer, sent back and then given back; buffers
+// already queued behind it go in the same send.
 ringloop::Task<> echo_connection(ringloop::TcpStream stream) {
   try {
     stream.set_nodelay(true);
@@ -213,8 +200,18 @@ ringloop::Task<> echo_connection(ringloop::TcpStream stream) {
       auto echoing = echo_copied(&stream);
       co_await echoing;
     } else {
-      auto echoing = echo_received(&stream);
-      co_await echoing;
+      for (;;) {
+        auto receiving = stream.receive();
+        ringloop::ReceivedBytes received = co_await receiving;
+        if (received.empty()) break;
+        if (stream.read_buffer_size() == 0) {
+          auto writing = stream.write_all(received.bytes());
+          co_await writing;
+        } else {
+          auto echoing = echo_burst(&stream, std::move(received));
+          co_await echoing;
+        }
+      }
     }
     auto closing = stream.close();
     co_await closing;

@@ -78,7 +78,7 @@ TEST_P(ReceiveBuffersTest, TheBackendUsesTheRingOnlyOnIoUringWithMultishotOn) {
   EXPECT_EQ(uses_ring(), expected);
   const io::ReceiveBufferStats stats = buffers();
   if (expected) {
-    EXPECT_EQ(stats.ring_buffers, path().ring_buffers ? path().ring_buffers : 64u);
+    EXPECT_EQ(stats.ring_buffers, path().ring_buffers ? path().ring_buffers : 256u);
     EXPECT_EQ(stats.ring_buffer_size, 64u * 1024);
   } else {
     EXPECT_EQ(stats.ring_buffers, 0u);
