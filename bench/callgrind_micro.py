@@ -12,8 +12,10 @@ set-up cancel out. Ir counts every thread (call_soon_threadsafe: the poster's an
 instructions together). Prints one Markdown table: case, backend, N, Ir(N), Ir(2N), Ir/op.
 The default backend is epoll: under valgrind 3.19 an io_uring loop that sleeps in io_uring_enter
 while another thread must post to it never wakes (valgrind does not release its thread lock
-around that system call), so --backends uring runs each case with --timeout (default 120 s) and
-reports a case that did not finish as "timeout". /usr/bin/python3, standard library only.
+around that system call). The single-thread cases do run on io_uring (--backends epoll,uring);
+every run has a --timeout (default 120 s, then SIGKILL) and a case that did not finish, such as
+call_soon_threadsafe on io_uring, is reported as "timeout". /usr/bin/python3, standard library
+only.
 """
 import argparse
 import os
