@@ -117,7 +117,7 @@ std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
       kind = parse_backend_kind(forced);
     }
   }
-  if (kind == BackendKind::epoll) return std::make_unique<EpollBackend>();
+  if (kind == BackendKind::epoll) return std::make_unique<EpollBackend>(options);
   std::string why;
 #ifdef RINGLOOP_HAVE_URING
   if (!kind) {
@@ -131,18 +131,17 @@ std::unique_ptr<Backend> make_backend(std::optional<BackendKind> kind,
       }
     }
     if (fallback_reason) *fallback_reason = why;
-    return std::make_unique<EpollBackend>();
+    return std::make_unique<EpollBackend>(options);
   }
   if (!uring_available(&why)) {
     throw BackendUnavailable("was requested but cannot run here", why);
   }
   return std::make_unique<UringBackend>(options);
 #else
-  (void)options;
   uring_available(&why);
   if (!kind) {
     if (fallback_reason) *fallback_reason = why;
-    return std::make_unique<EpollBackend>();
+    return std::make_unique<EpollBackend>(options);
   }
   throw BackendUnavailable("was requested but cannot run here", why);
 #endif

@@ -47,9 +47,11 @@ std::int32_t perform(Call call) noexcept {
 
 }  // namespace
 
-// Every poll asks epoll for readiness, as asyncio and libuv do: that is the standard loop.
-EpollBackend::EpollBackend()
-    : Backend({.native_file_io = false, .multishot_accept = false}, /*idle_poll_is_empty=*/false) {
+// With nothing registered or parked a zero-timeout poll has nothing to deliver, so it asks the
+// kernel nothing unless BackendOptions::poll_when_idle keeps asyncio's discipline.
+EpollBackend::EpollBackend(const BackendOptions& options)
+    : Backend({.native_file_io = false, .multishot_accept = false},
+              /*idle_poll_is_empty=*/!options.poll_when_idle) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -16,7 +16,7 @@ namespace ringloop::io {
 
 class EpollBackend final : public Backend {
  public:
-  EpollBackend();
+  explicit EpollBackend(const BackendOptions& options = {});
   ~EpollBackend() override;
 
   [[nodiscard]] BackendKind kind() const noexcept override { return BackendKind::epoll; }

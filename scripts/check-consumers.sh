@@ -116,15 +116,17 @@ EOF
     "${consumer_args[@]}"
   quiet cmake --build "$work/find-$kind" -j2
   if [ "$kind" = shared ]; then
-    # CMake gives the build-tree program an RPATH to the imported library.
-    ldd "$work/find-$kind/app" | grep -q "libringloop.so.0 => $prefix/lib/libringloop.so.0" ||
+    # CMake gives the build-tree program an RPATH to the imported library. The tools' output is
+    # captured first: with pipefail, `tool | grep -q` fails at random when grep exits at its first
+    # match and the tool, still writing, dies of SIGPIPE.
+    grep -q "libringloop.so.0 => $prefix/lib/libringloop.so.0" <<<"$(ldd "$work/find-$kind/app")" ||
       fail "app does not load $prefix/lib/libringloop.so.0"
   fi
   run_app "$work/find-$kind/app"
   run_app "$work/find-$kind/http_app"
   if [ "$with_mimalloc" = 1 ]; then
     [ -x "$work/find-$kind/app_mimalloc" ] || fail "ringloop::mimalloc was installed but not found"
-    readelf -d "$work/find-$kind/app_mimalloc" | grep -q 'NEEDED.*libmimalloc' ||
+    grep -q 'NEEDED.*libmimalloc' <<<"$(readelf -d "$work/find-$kind/app_mimalloc")" ||
       fail "app_mimalloc does not link libmimalloc"
     run_app "$work/find-$kind/app_mimalloc"
     grep -q 'allocator mimalloc' <<<"$("$work/find-$kind/app_mimalloc")" || fail "mimalloc not in use"
@@ -145,7 +147,7 @@ EOF
     run_app env LD_LIBRARY_PATH="$prefix/lib" "$work/pkg-http-$kind"
   else
     run_app "$work/pkg-http-$kind"
-    readelf -d "$work/pkg-$kind" | grep -q 'NEEDED.*libringloop' && fail "static consumer needs libringloop.so"
+    grep -q 'NEEDED.*libringloop' <<<"$(readelf -d "$work/pkg-$kind")" && fail "static consumer needs libringloop.so"
     run_app "$work/pkg-$kind"
     if [ "$with_mimalloc" = 1 ]; then
       # shellcheck disable=SC2046
