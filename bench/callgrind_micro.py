@@ -20,6 +20,7 @@ only.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,11 @@ def main():
     n = arguments.operations
     if n <= 0:
         sys.exit("--operations must be positive")
+    if not shutil.which("valgrind"):
+        sys.exit("callgrind_micro.py: valgrind is missing (apt-get install valgrind; "
+                 "scripts/main.sh installs it with the other benchmark packages)")
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"callgrind_micro.py: no {binary}; build the micro_benchmarks target first")
     print(f"callgrind: instructions per operation = (Ir(2N) - Ir(N)) / N, N = {n}")
     print()
     print("| case | backend | N | Ir(N) | Ir(2N) | Ir/op |")

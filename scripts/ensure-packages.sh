@@ -8,8 +8,10 @@ RINGLOOP_BUILD_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev 
 # What scripts/test.sh adds: the HTTP client's tests run against a real nginx (tests/support/nginx.hpp).
 RINGLOOP_TEST_PACKAGES=(nginx-light)
 # What bench/run_fetch.py adds: nginx serves, libcurl and the Python clients fetch beside ringloop.
+# The echo benchmark's peers need libuv1-dev (bench/echo_libuv_server; liburing-dev is already a
+# build package), bench/callgrind_micro.py needs valgrind.
 RINGLOOP_BENCH_PACKAGES=(nginx-light libcurl4-openssl-dev python3 python3-requests python3-aiohttp
-                         python3-uvloop python3-matplotlib time)
+                         python3-uvloop python3-matplotlib time libuv1-dev valgrind)
 
 ensure_packages() {
   local missing=()
