@@ -45,7 +45,8 @@ Loop::Loop(LoopOptions options)
       debug_(options.debug.value_or(debug_from_environment())),
       slow_callback_duration_(options.slow_callback_duration),
       offload_threads_(options.offload_threads),
-      offload_queue_limit_(options.offload_queue_limit) {
+      offload_queue_limit_(options.offload_queue_limit),
+      inbox_(*backend_) {
   previous_on_thread_ = std::exchange(thread_loop, this);
   if (options.ignore_sigpipe) ignore_default_sigpipe();
 }
@@ -58,8 +59,8 @@ Loop::~Loop() {
     item = next;
   }
   // 2. The kernel lets go of every in-flight buffer before any frame holding one is destroyed.
-  //    First wait for a thread still waking the backend in post_from_other_thread().
-  { std::lock_guard no_poster_inside(remote_mutex_); }
+  //    First wait for a thread still waking the backend (it found the loop's last sleep).
+  inbox_.wait_for_wakers();
   backend_.reset();
   // 3. Pending tasks: report, then destroy their coroutines (their awaiters unhook themselves).
   while (detail::TaskStateBase* task = pending_tasks_.front()) {
@@ -77,7 +78,9 @@ Loop::~Loop() {
   while (detail::TimerEntry* entry = timers_.pop_due(TimePoint::max())) {
     static_cast<detail::CallbackBase*>(entry)->release();
   }
-  for (detail::Runnable* item = remote_items_.take_all(); item;) {
+  detail::ReadyQueue never_taken;
+  inbox_.take_into(never_taken);
+  for (detail::Runnable* item = never_taken.take_all(); item;) {
     detail::Runnable* next = item->next_ready;
     item->discard();
     item = next;
@@ -114,7 +117,7 @@ std::string Loop::backend_description() const {
 
 LoopStats Loop::stats() const noexcept {
   LoopStats copy = stats_;
-  copy.remote_wakeups = remote_wakeups_.load(std::memory_order_relaxed);
+  copy.remote_wakeups = inbox_.wakeups();
   return copy;
 }
 
@@ -146,18 +149,15 @@ void Loop::run_forever() {
 // so a sleep ends right before the work it waited for).
 void Loop::run_once() {
   ++stats_.iterations;
-  if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
+  if (inbox_.has_posts()) take_remote_callbacks();
   poll_backend(next_timeout());
   fire_due_timers();
   run_ready();
   if (!pools_to_wake_.empty()) wake_pools_for_queued_jobs();
 }
 
-void Loop::take_remote_callbacks() {
-  std::lock_guard lock(remote_mutex_);
-  remote_pending_.store(false, std::memory_order_relaxed);
-  stats_.remote_callbacks = remote_posted_;
-  ready_.splice(remote_items_);
+void Loop::take_remote_callbacks() noexcept {
+  stats_.remote_callbacks += inbox_.take_into(ready_);
 }
 
 // How long the backend may wait (libuv's uv_backend_timeout): not at all while something is
@@ -176,20 +176,19 @@ void Loop::poll_backend(std::optional<std::chrono::nanoseconds> timeout) {
   sleep_in_backend(timeout);
 }
 
-// The sleep handshake with posting threads: publish that the loop sleeps, then look for posts
-// once more. A poster either sees `sleeping_` and wakes the backend, or its post is seen here
-// (both sides use sequentially consistent order), so no post waits for an unrelated wake-up.
+// The sleep handshake with posting threads (RemoteInbox): publish that the loop sleeps, and do
+// not sleep if a post came first. A poster either finds the loop asleep and wakes the backend, or
+// its post is seen here, so no post waits for an unrelated wake-up.
 void Loop::sleep_in_backend(std::optional<std::chrono::nanoseconds> timeout) {
-  sleeping_.store(true);
-  if (remote_pending_.load()) timeout = std::chrono::nanoseconds::zero();
+  if (!inbox_.begin_sleep()) timeout = std::chrono::nanoseconds::zero();
   try {
     backend_->poll(timeout);
   } catch (...) {
-    sleeping_.store(false);
+    inbox_.end_sleep();
     throw;
   }
-  sleeping_.store(false);
-  if (remote_pending_.load(std::memory_order_acquire)) take_remote_callbacks();
+  inbox_.end_sleep();
+  if (inbox_.has_posts()) take_remote_callbacks();
 }
 
 void Loop::fire_due_timers() {
@@ -248,25 +247,6 @@ void Loop::wake_pools_for_queued_jobs() noexcept {
   for (OffloadPool* pool : pools_to_wake_)
     pool->wake_for_queued();
   pools_to_wake_.clear();
-}
-
-void Loop::post_from_other_thread(detail::CallbackBase* callback) {
-  callback->add_ref();  // the ready queue's reference, taken before the loop can see it
-  post_from_other_thread(static_cast<detail::Runnable*>(callback));
-}
-
-void Loop::post_from_other_thread(detail::Runnable* item) {
-  // The wake-up stays under the lock: ~Loop takes the lock before destroying the backend, so no
-  // poster can still be inside wake() then. (A poster that saw `sleeping_` could otherwise be
-  // about to write to the backend's eventfd while a loop that woke for another reason closes.)
-  std::lock_guard lock(remote_mutex_);
-  remote_items_.push(item);
-  ++remote_posted_;
-  remote_pending_.store(true);
-  if (sleeping_.exchange(false)) {
-    remote_wakeups_.fetch_add(1, std::memory_order_relaxed);
-    backend_->wake();
-  }
 }
 
 // ---- tasks -----------------------------------------------------------------------------------

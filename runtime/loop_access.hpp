@@ -16,8 +16,13 @@ struct LoopAccess {
   /// Unlists a finished task and drops the loop's reference (may destroy it).
   static void task_finished(Loop& loop, TaskStateBase& task) noexcept;
   /// Hands `item` to the loop from any thread; it runs on the loop thread soon.
-  static void post_from_other_thread(Loop& loop, Runnable* item) {
-    loop.post_from_other_thread(item);
+  static void post_from_other_thread(Loop& loop, Runnable* item) noexcept {
+    loop.post_from_other_thread(item, item);
+  }
+  /// Hands a chain (newest first, through next_ready, to `oldest`) to the loop in one post.
+  static void post_chain_from_other_thread(Loop& loop, Runnable* newest,
+                                           Runnable* oldest) noexcept {
+    loop.post_from_other_thread(newest, oldest);
   }
   static std::atomic<std::size_t>& outstanding_offloads(Loop& loop) noexcept {
     return loop.outstanding_offloads_;

@@ -3,19 +3,16 @@
 // burst of posts costs far fewer wake-ups than posts. Also run under ThreadSanitizer (label
 // "threads").
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "support/loop_fixture.hpp"
+#include "support/sleeping_thread.hpp"
 
 namespace ringloop::testing {
 namespace {
@@ -108,27 +105,6 @@ TEST_P(ThreadsafeTest, WakeupsFromConcurrentPostersAreCoalesced) {
 
 // ---- a sleeping loop -------------------------------------------------------------------------
 
-/// Scheduler state of thread `tid` of this process ('R' running, 'S' sleeping...), '?' if unknown.
-char thread_state(pid_t tid) {
-  std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto end_of_name = line.rfind(')');
-  if (end_of_name == std::string::npos || end_of_name + 2 >= line.size()) return '?';
-  return line[end_of_name + 2];
-}
-
-/// Waits (bounded) until thread `tid` blocks in the kernel; the loop thread blocks nowhere else
-/// than in its backend's wait while it runs with nothing to do.
-bool wait_until_sleeping(pid_t tid) {
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (thread_state(tid) == 'S') return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
-
 struct WakeRecord {
   std::thread::id ran_on;
   int runs = 0;
@@ -137,7 +113,7 @@ struct WakeRecord {
 /// Runs the loop with nothing to do; another thread waits until the loop sleeps, then posts a
 /// callback that stops it. Returns whether the loop was seen asleep before the post.
 bool wake_sleeping_loop_once(Loop& loop, WakeRecord& record) {
-  const pid_t loop_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  const pid_t loop_tid = current_thread_id();
   std::atomic<bool> saw_sleep{false};
   std::thread poster([&loop, &record, &saw_sleep, loop_tid] {
     saw_sleep.store(wait_until_sleeping(loop_tid));

@@ -6,12 +6,16 @@
 //       callback sets) until all ran; items are posts. wakes_per_1000: posts that had to wake the
 //       sleeping loop (loop.stats().remote_wakeups, one eventfd write or ring message each);
 //       backend_calls_per_1000: io_uring_enter / epoll_wait calls (backend().stats()).
+//   call_soon_threadsafe_batch/<backend>/threads:<T>  the same, each thread posting through a
+//       CallbackBatch of kCallbacksPerBatchPost callbacks (one atomic operation and at most one
+//       wake-up per batch post)
 
 #include <atomic>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
+#include <ringloop/runtime/callback_batch.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/sleep.hpp>
 #include <ringloop/runtime/task_handle.hpp>
@@ -47,6 +51,8 @@ void call_soon(benchmark::State& state, BackendKind backend) {
 }
 
 constexpr std::int64_t kPostsPerBatch = 4000;  // divisible by 1 and 4 posting threads
+// Callbacks per CallbackBatch::post() in the batch benchmark (divides kPostsPerBatch / 4).
+constexpr std::int64_t kCallbacksPerBatchPost = 50;
 
 // The loop-side tally of one batch of posts.
 struct Tally {
@@ -58,7 +64,8 @@ struct Tally {
 // Posting threads that wait for a batch number, post their share of the batch, and wait again.
 class Posters {
  public:
-  Posters(ringloop::Loop& loop, unsigned threads, Tally* tally) : loop_(&loop), tally_(tally) {
+  Posters(ringloop::Loop& loop, unsigned threads, Tally* tally, bool batched = false)
+      : loop_(&loop), tally_(tally), batched_(batched) {
     for (unsigned i = 0; i < threads; ++i)
       threads_.emplace_back([this] { post_batches(); });
   }
@@ -88,17 +95,37 @@ class Posters {
       seen = batch_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_acquire)) return;
       const std::int64_t posts = per_thread_.load(std::memory_order_relaxed);
-      Tally* tally = tally_;
-      for (std::int64_t i = 0; i < posts; ++i) {
-        loop_->call_soon_threadsafe([tally] {
-          if (++tally->ran == tally->target) tally->all_ran->set_result();
-        });
+      if (batched_) {
+        post_in_batches(posts);
+      } else {
+        post_one_by_one(posts);
       }
+    }
+  }
+
+  void post_one_by_one(std::int64_t posts) {
+    Tally* tally = tally_;
+    for (std::int64_t i = 0; i < posts; ++i) {
+      loop_->call_soon_threadsafe([tally] {
+        if (++tally->ran == tally->target) tally->all_ran->set_result();
+      });
+    }
+  }
+
+  void post_in_batches(std::int64_t posts) {
+    Tally* tally = tally_;
+    ringloop::CallbackBatch batch(*loop_);
+    for (std::int64_t i = 0; i < posts; ++i) {
+      batch.add([tally] {
+        if (++tally->ran == tally->target) tally->all_ran->set_result();
+      });
+      if (static_cast<std::int64_t>(batch.size()) == kCallbacksPerBatchPost) batch.post();
     }
   }
 
   ringloop::Loop* loop_;
   Tally* tally_;
+  bool batched_;
   std::vector<std::thread> threads_;
   std::atomic<std::uint64_t> batch_{0};
   std::atomic<std::int64_t> per_thread_{0};
@@ -116,7 +143,7 @@ ringloop::Task<> threadsafe_kernel(ringloop::Loop* loop, Posters* posters, Tally
   check(tally->ran == operations, "call_soon_threadsafe: every post ran");
 }
 
-void call_soon_threadsafe(benchmark::State& state, BackendKind backend) {
+void measure_threadsafe_posts(benchmark::State& state, BackendKind backend, bool batched) {
   std::optional<ringloop::Loop> loop;
   if (!make_loop(state, backend, loop)) return;
   ringloop::Loop* loop_pointer = &*loop;
@@ -125,7 +152,7 @@ void call_soon_threadsafe(benchmark::State& state, BackendKind backend) {
   const ringloop::LoopStats loop_before = loop->stats();
   const std::uint64_t calls_before = loop->backend().stats().system_calls;
   {
-    Posters posters(*loop, static_cast<unsigned>(state.range(0)), &tally);
+    Posters posters(*loop, static_cast<unsigned>(state.range(0)), &tally, batched);
     loop->run_until_complete(drive_batches(
         &state, kPostsPerBatch, [loop_pointer, &posters, &tally, &total](std::int64_t operations) {
           total += operations;
@@ -143,6 +170,14 @@ void call_soon_threadsafe(benchmark::State& state, BackendKind backend) {
       static_cast<double>(loop_after.remote_wakeups - loop_before.remote_wakeups) * per_1000;
   state.counters["backend_calls_per_1000"] =
       static_cast<double>(calls_after - calls_before) * per_1000;
+}
+
+void call_soon_threadsafe(benchmark::State& state, BackendKind backend) {
+  measure_threadsafe_posts(state, backend, false);
+}
+
+void call_soon_threadsafe_batch(benchmark::State& state, BackendKind backend) {
+  measure_threadsafe_posts(state, backend, true);
 }
 
 void callgrind_call_soon(ringloop::Loop& loop, std::int64_t operations) {
@@ -163,6 +198,10 @@ void register_callback_benchmarks(std::vector<CallgrindCase>& cases) {
   register_on_both_backends("call_soon", call_soon);
   for (benchmark::internal::Benchmark* registered :
        register_on_both_backends("call_soon_threadsafe", call_soon_threadsafe)) {
+    registered->ArgName("threads")->Arg(1)->Arg(4)->UseRealTime();
+  }
+  for (benchmark::internal::Benchmark* registered :
+       register_on_both_backends("call_soon_threadsafe_batch", call_soon_threadsafe_batch)) {
     registered->ArgName("threads")->Arg(1)->Arg(4)->UseRealTime();
   }
   cases.push_back({"call_soon", "call_soon() callback queued and run", callgrind_call_soon});

@@ -5,6 +5,7 @@
 #include <ringloop/io/backend.hpp>
 #include <ringloop/io/operation.hpp>
 #include <ringloop/runtime/barrier.hpp>
+#include <ringloop/runtime/callback_batch.hpp>
 #include <ringloop/runtime/clock.hpp>
 #include <ringloop/runtime/condition.hpp>
 #include <ringloop/runtime/errors.hpp>

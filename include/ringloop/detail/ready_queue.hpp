@@ -47,6 +47,17 @@ class ReadyQueue {
     other.head_ = other.tail_ = nullptr;
   }
 
+  /// Appends the chain `first` ... `last` (linked through next_ready, `last` ending it) in O(1).
+  void append_chain(Runnable* first, Runnable* last) noexcept {
+    last->next_ready = nullptr;
+    if (tail_) {
+      tail_->next_ready = first;
+    } else {
+      head_ = first;
+    }
+    tail_ = last;
+  }
+
   /// Detaches every queued item; returns the first (follow next_ready for the rest).
   Runnable* take_all() noexcept {
     Runnable* first = head_;

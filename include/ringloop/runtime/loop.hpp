@@ -22,7 +22,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +29,8 @@
 
 #include <ringloop/detail/intrusive_list.hpp>
 #include <ringloop/detail/ready_queue.hpp>
+#include <ringloop/detail/remote_callback.hpp>
+#include <ringloop/detail/remote_inbox.hpp>
 #include <ringloop/detail/task_state.hpp>
 #include <ringloop/detail/timer_heap.hpp>
 #include <ringloop/io/backend.hpp>
@@ -161,7 +162,7 @@ class Loop {
   /// Runs `callback()` on the loop thread soon; callable from any thread; wakes a sleeping loop.
   template <class F>
   void call_soon_threadsafe(F&& callback) {
-    post_from_other_thread(detail::make_callback(this, std::forward<F>(callback)));
+    inbox_.post(detail::make_remote_callback(std::forward<F>(callback)));
   }
 
   /// Monotonic loop time.
@@ -196,7 +197,7 @@ class Loop {
   void check_not_running() const;
   // run_once() and its phases, in the order it calls them (see the diagram at the top).
   void run_once();
-  void take_remote_callbacks();
+  void take_remote_callbacks() noexcept;
   [[nodiscard]] std::optional<std::chrono::nanoseconds> next_timeout() const noexcept;
   void poll_backend(std::optional<std::chrono::nanoseconds> timeout);
   void sleep_in_backend(std::optional<std::chrono::nanoseconds> timeout);
@@ -204,9 +205,10 @@ class Loop {
   void run_ready();
   void run_ready_in_debug_mode(detail::Runnable* first);
   void wake_pools_for_queued_jobs() noexcept;
-  // The thread-safe door's entries.
-  void post_from_other_thread(detail::Runnable* item);
-  void post_from_other_thread(detail::CallbackBase* callback);
+  // The thread-safe door's entry for the runtime (offload results, CallbackBatch).
+  void post_from_other_thread(detail::Runnable* newest, detail::Runnable* oldest) noexcept {
+    inbox_.post_chain(newest, oldest);
+  }
 
   std::string backend_fallback_reason_;  // before backend_: the backend's construction sets it
   std::unique_ptr<io::Backend> backend_;
@@ -234,14 +236,9 @@ class Loop {
   detail::IntrusiveList<detail::TaskStateBase, &detail::TaskStateBase::pending_hook, true>
       pending_tasks_;
 
-  // The thread-safe door. `sleeping_` is set while the loop waits in the backend; a poster wakes
-  // the backend only if it is the first to see it set, so a burst of posts costs one wake-up.
-  std::mutex remote_mutex_;
-  detail::ReadyQueue remote_items_;  // guarded by remote_mutex_
-  std::uint64_t remote_posted_ = 0;  // guarded by remote_mutex_
-  std::atomic<bool> remote_pending_{false};
-  std::atomic<bool> sleeping_{false};
-  std::atomic<std::uint64_t> remote_wakeups_{0};
+  // The thread-safe door: posts from other threads, the sleep flag and the wake-up (the only
+  // member other threads touch, besides outstanding_offloads_). After backend_: it wakes it.
+  detail::RemoteInbox inbox_;
 };
 
 }  // namespace ringloop
