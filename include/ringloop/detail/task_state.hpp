@@ -4,6 +4,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -101,7 +102,8 @@ class TaskStateBase : public Runnable, public FutureBase {
   std::coroutine_handle<> next_;
   Suspension* suspension_ = nullptr;
   std::uint64_t id_;
-  std::string name_;
+  // Null for the default name, "Task-<id>", made only when asked for (8 bytes, not 32).
+  std::unique_ptr<const std::string> name_;
   std::uint32_t cancel_count_ = 0;
   bool cancel_requested_ = false;
   bool queued_ = false;
