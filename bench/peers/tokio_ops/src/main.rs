@@ -24,11 +24,14 @@
 //!       bytes_per_task: heap growth (glibc mallinfo2 uordblks + hblkhd; Rust's default allocator
 //!       is glibc malloc) while all N are pending; rss_bytes_per_task: RSS growth over the first
 //!       batch. Batches repeat until 0.5 s of CPU time, as Google Benchmark does. Thread CPU time.
-//!   timers_fire_1M  N spawned tasks, each awaiting a tokio::time::Sleep made at spawn time with
-//!       a random deadline 1-1000 ms away (Tokio registers a Sleep in its timer wheel at its first
-//!       poll, so arming is the spawns plus one yield of the driver task, which lets every new
-//!       task run once). Wall time; arm_ns_per_timer, cpu_ns_per_timer, bytes_per_timer (heap
-//!       growth over arming, the tasks included), rss_bytes_per_timer, late_ms_max.
+//!   timers_fire_1M  N spawned tasks, each doing tokio::time::sleep_until(deadline).await with a
+//!       random deadline 1-1000 ms away computed at its spawn (the idiom; a Sleep made outside
+//!       and moved in would sit in the task twice, and a Sleep is 640 bytes in 1.24). Tokio
+//!       registers a Sleep in its timer wheel at its first poll, so arming is the spawns plus one
+//!       yield of the driver task, which lets every new task run once. Wall time;
+//!       arm_ns_per_timer, cpu_ns_per_timer, bytes_per_timer and rss_bytes_per_timer (heap and
+//!       RSS growth over the spawns, the tasks included; the wheel's registration allocates
+//!       nothing), late_ms_max.
 //!   timer_add_cancel live:L  with L Sleeps registered 1-2 hours away, a tokio::time::sleep (1-2
 //!       hours, a table of 4,096) is made, polled once (which inserts it in the wheel) and
 //!       dropped (which removes it), N times. Thread CPU time.
@@ -73,7 +76,10 @@ const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
 const SC_PAGESIZE: i32 = 30;
 
 fn thread_cpu_ns() -> f64 {
-    let mut now = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut now) };
     now.tv_sec as f64 * 1e9 + now.tv_nsec as f64
 }
@@ -85,7 +91,11 @@ fn heap_in_use() -> f64 {
 
 fn resident_bytes() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
     pages * unsafe { sysconf(SC_PAGESIZE) } as f64
 }
 
@@ -103,7 +113,10 @@ fn report(operation: &str, ns_per_op: f64, clock: &str, extra: &str) {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// splitmix64, for the random deadlines.
@@ -144,7 +157,14 @@ fn start_batch(gate: &(Mutex<Gate>, Condvar), per_thread: i64) {
 fn run_post(threads: i64, operations: i64) {
     let operation = format!("call_soon_threadsafe threads:{}", threads);
     let total = (operations + POSTS_PER_BATCH - 1) / POSTS_PER_BATCH * POSTS_PER_BATCH;
-    let gate = Arc::new((Mutex::new(Gate { batch: 0, per_thread: 0, stop: false }), Condvar::new()));
+    let gate = Arc::new((
+        Mutex::new(Gate {
+            batch: 0,
+            per_thread: 0,
+            stop: false,
+        }),
+        Condvar::new(),
+    ));
     let (sender, mut receiver) = mpsc::unbounded_channel::<Callback>();
     let posters: Vec<_> = (0..threads)
         .map(|_| {
@@ -206,7 +226,12 @@ fn run_post(threads: i64, operations: i64) {
         poster.join().unwrap();
     }
     assert_eq!(done, total, "call_soon_threadsafe: every post ran");
-    report(&operation, elapsed / total as f64, "wall", &format!("\"posts\": {}", total));
+    report(
+        &operation,
+        elapsed / total as f64,
+        "wall",
+        &format!("\"posts\": {}", total),
+    );
 }
 
 // ---- spawn_await and spawn_many ----
@@ -241,35 +266,40 @@ fn run_spawn_await(operations: i64) {
 fn run_spawn_many(tasks: i64) {
     let rt = runtime();
     let before = runs();
-    let (cpu_ns, batches, heap_per_task, rss_per_task) = rt.block_on(rt.spawn(async move {
-        let mut handles = Vec::with_capacity(tasks as usize);
-        let mut cpu_ns = 0.0;
-        let mut batches = 0i64;
-        let mut heap_per_task: f64 = 0.0;
-        let mut rss_per_task = 0.0;
-        while batches == 0 || cpu_ns < 0.5e9 {
-            let start = thread_cpu_ns();
-            let heap_before = heap_in_use();
-            let rss_before = resident_bytes();
-            for _ in 0..tasks {
-                handles.push(tokio::spawn(async { count_run() }));
+    let (cpu_ns, batches, heap_per_task, rss_per_task) = rt
+        .block_on(rt.spawn(async move {
+            let mut handles = Vec::with_capacity(tasks as usize);
+            let mut cpu_ns = 0.0;
+            let mut batches = 0i64;
+            let mut heap_per_task: f64 = 0.0;
+            let mut rss_per_task = 0.0;
+            while batches == 0 || cpu_ns < 0.5e9 {
+                let start = thread_cpu_ns();
+                let heap_before = heap_in_use();
+                let rss_before = resident_bytes();
+                for _ in 0..tasks {
+                    handles.push(tokio::spawn(async { count_run() }));
+                }
+                let heap = (heap_in_use() - heap_before) / tasks as f64;
+                let rss = (resident_bytes() - rss_before) / tasks as f64;
+                heap_per_task = heap_per_task.max(heap);
+                if batches == 0 {
+                    rss_per_task = rss;
+                }
+                for handle in handles.drain(..) {
+                    handle.await.unwrap();
+                }
+                cpu_ns += thread_cpu_ns() - start;
+                batches += 1;
             }
-            let heap = (heap_in_use() - heap_before) / tasks as f64;
-            let rss = (resident_bytes() - rss_before) / tasks as f64;
-            heap_per_task = heap_per_task.max(heap);
-            if batches == 0 {
-                rss_per_task = rss;
-            }
-            for handle in handles.drain(..) {
-                handle.await.unwrap();
-            }
-            cpu_ns += thread_cpu_ns() - start;
-            batches += 1;
-        }
-        (cpu_ns, batches, heap_per_task, rss_per_task)
-    }))
-    .unwrap();
-    assert_eq!(runs() - before, batches * tasks, "spawn_many: every task ran");
+            (cpu_ns, batches, heap_per_task, rss_per_task)
+        }))
+        .unwrap();
+    assert_eq!(
+        runs() - before,
+        batches * tasks,
+        "spawn_many: every task ran"
+    );
     report(
         "spawn_many 1000000",
         cpu_ns / (batches * tasks) as f64,
@@ -291,8 +321,9 @@ thread_local! {
 fn run_timers_fire(count: i64) {
     let rt = runtime();
     let mut random = Random(3);
-    let delays: Vec<Duration> =
-        (0..count).map(|_| Duration::from_millis(1 + random.next() % 1000)).collect();
+    let delays: Vec<Duration> = (0..count)
+        .map(|_| Duration::from_millis(1 + random.next() % 1000))
+        .collect();
     FIRED.with(|fired| fired.set(0));
     LATEST.with(|latest| latest.set(Duration::ZERO));
     let cpu_start = thread_cpu_ns();
@@ -304,10 +335,9 @@ fn run_timers_fire(count: i64) {
             let rss_before = resident_bytes();
             for delay in delays {
                 let deadline = tokio::time::Instant::now() + delay;
-                let sleep = tokio::time::sleep_until(deadline);
                 let all_fired = all_fired.clone();
                 tokio::spawn(async move {
-                    sleep.await;
+                    tokio::time::sleep_until(deadline).await;
                     let late = tokio::time::Instant::now().saturating_duration_since(deadline);
                     LATEST.with(|latest| latest.set(latest.get().max(late)));
                     let fired = FIRED.with(|fired| {
@@ -319,11 +349,13 @@ fn run_timers_fire(count: i64) {
                     }
                 });
             }
+            // The wheel is intrusive (a Sleep's registration allocates nothing), so the heap is
+            // measured before the first polls, which the first deadlines may overtake.
+            let heap = (heap_in_use() - heap_before) / count as f64;
+            let rss = (resident_bytes() - rss_before) / count as f64;
             // Every new task runs once (its Sleep enters the wheel) before this task resumes.
             tokio::task::yield_now().await;
             let armed = start.elapsed();
-            let heap = (heap_in_use() - heap_before) / count as f64;
-            let rss = (resident_bytes() - rss_before) / count as f64;
             all_fired.notified().await;
             (armed, heap, rss)
         })
@@ -332,7 +364,11 @@ fn run_timers_fire(count: i64) {
     });
     let total = start.elapsed().as_nanos() as f64;
     let cpu_ns = thread_cpu_ns() - cpu_start;
-    assert_eq!(FIRED.with(|fired| fired.get()), count, "timers_fire_1M: every timer fired");
+    assert_eq!(
+        FIRED.with(|fired| fired.get()),
+        count,
+        "timers_fire_1M: every timer fired"
+    );
     let n = count as f64;
     report(
         "timers_fire_1M",
@@ -368,7 +404,9 @@ fn poll_fn<F: FnMut(&mut std::task::Context<'_>) -> Poll<()> + Unpin>(function: 
 
 fn far_delays(count: usize, seed: u64) -> Vec<Duration> {
     let mut random = Random(seed);
-    (0..count).map(|_| Duration::from_millis(3_600_000 + random.next() % 3_600_001)).collect()
+    (0..count)
+        .map(|_| Duration::from_millis(3_600_000 + random.next() % 3_600_001))
+        .collect()
 }
 
 const DELAY_TABLE: usize = 4096;
@@ -377,12 +415,17 @@ fn run_add_cancel(live: usize, operations: i64) {
     let operation = format!("timer_add_cancel live:{}", live);
     let rt = runtime();
     let elapsed = rt.block_on(async move {
-        let mut armed: Vec<Pin<Box<tokio::time::Sleep>>> =
-            far_delays(live, 1).into_iter().map(|delay| Box::pin(tokio::time::sleep(delay))).collect();
+        let mut armed: Vec<Pin<Box<tokio::time::Sleep>>> = far_delays(live, 1)
+            .into_iter()
+            .map(|delay| Box::pin(tokio::time::sleep(delay)))
+            .collect();
         let delays = far_delays(DELAY_TABLE, 2);
         poll_fn(|context| {
             for sleep in armed.iter_mut() {
-                assert!(sleep.as_mut().poll(context).is_pending(), "a far timer fired");
+                assert!(
+                    sleep.as_mut().poll(context).is_pending(),
+                    "a far timer fired"
+                );
             }
             Poll::Ready(())
         })
@@ -412,7 +455,12 @@ fn main() {
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         match argument.as_str() {
-            "--ops" => operations = arguments.next().and_then(|v| v.parse().ok()).unwrap_or(operations),
+            "--ops" => {
+                operations = arguments
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(operations)
+            }
             "--only" => only = arguments.next(),
             _ => {
                 eprintln!("usage: tokio_ops [--ops N] [--only OPERATION]");
