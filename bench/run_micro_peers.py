@@ -3,6 +3,7 @@
 prints one side-by-side Markdown table with ratios (issue 12).
 
 usage: run_micro_peers.py [--build BUILD_DIR] [--rounds N] [--quick] [--json PATH] [--no-strace]
+       run_micro_peers.py --table-from PATH     (the table of an earlier --json file again)
 
 Programs: ringloop is bench/micro_benchmarks (Google Benchmark, run once per backend per round
 with --benchmark_filter for the benchmarks below, --benchmark_repetitions=1,
@@ -50,9 +51,10 @@ How each operation is mapped (the comment at the top of each peer says more):
       time.AfterFunc + Timer.Stop.
 
 Wake system calls: after the timed rounds, each program does 4,000 and then 104,000 posts from one
-thread under `strace -f -c -e trace=write,futex,epoll_wait,epoll_pwait,io_uring_enter`; the
-difference of the counts, per 1,000 posts, is the table's syscalls row (ringloop: its --callgrind
-mode, which posts all of them in one batch). ptrace makes every system call far slower, so these
+thread under `strace -f -c -e trace=write,futex,epoll_wait,epoll_pwait,io_uring_enter`, once per
+round; the difference of the counts, per 1,000 posts, median over the rounds, is the table's
+syscalls row (ringloop: its --callgrind mode, which posts all of them in one batch; the peers'
+batches of 4,000 add a futex or two per batch at the gate). ptrace makes every system call far slower, so these
 counts show the mechanism more than the timed runs' exact rate; ringloop's own wakes_per_1000
 counter (posts that had to wake the loop, in the timed runs) has its own row. --no-strace skips
 this, as does a machine without strace (apt-get install strace).
@@ -112,6 +114,8 @@ def parse_arguments():
                         help="1 round, 100,000 operations per peer benchmark, 0.05 s minimum time")
     parser.add_argument("--json", default="micro_peers.json", help="where to write the results")
     parser.add_argument("--no-strace", action="store_true", help="skip the system call counts")
+    parser.add_argument("--table-from", metavar="JSON",
+                        help="print the table of an earlier run's --json file, running nothing")
     return parser.parse_args()
 
 
@@ -301,9 +305,11 @@ def table_rows(medians, strace):
 
     rows = []
     for operation in OPERATIONS:
-        unit = "ns/post" if operation.startswith("call_soon") else (
-            "ns/timer, total" if operation == "timers_fire_1M" else "ns/op")
-        rows.append((f"{operation} ({unit})", metric(operation, "ns_per_op"), 1))
+        if operation == "timers_fire_1M":
+            rows.append((f"{operation} (total s)", metric(operation, "total_s"), 3))
+        else:
+            unit = "ns/post" if operation.startswith("call_soon") else "ns/op"
+            rows.append((f"{operation} ({unit})", metric(operation, "ns_per_op"), 1))
         if operation == "call_soon_threadsafe threads:1":
             if strace:
                 rows.append(("  syscalls / 1,000 posts, threads:1 (strace)",
@@ -314,7 +320,6 @@ def table_rows(medians, strace):
         if operation == "spawn_many 1000000":
             rows.append(("  bytes / task (heap growth)", metric(operation, "bytes_per_task"), 0))
         if operation == "timers_fire_1M":
-            rows.append(("  total s (1M timers)", metric(operation, "total_s"), 3))
             rows.append(("  arm ns / timer", metric(operation, "arm_ns_per_timer"), 1))
             rows.append(("  bytes / timer (heap growth over arming)",
                          metric(operation, "bytes_per_timer"), 0))
@@ -334,14 +339,22 @@ def markdown_table(medians, strace):
             value = values.get(program)
             ratios.append(f"{value / best_value:.2f}" if value is not None and best_value
                           else "n/a")
-        lines.append(f"| {label} | " + " | ".join(cell(values.get(program), digits)
-                                                  for program, _ in PROGRAMS) +
+        cells = [cell(values.get(program), digits) for program, _ in PROGRAMS]
+        if "(ns/post)" in label:  # posts/s beside
+            cells = [text if values.get(program) is None
+                     else f"{text} ({format_number(1e9 / values[program])}/s)"
+                     for text, (program, _) in zip(cells, PROGRAMS)]
+        lines.append(f"| {label} | " + " | ".join(cells) +
                      f" | {names[best] if best else 'n/a'} | {', '.join(ratios)} |")
     return "\n".join(lines)
 
 
 def main():
     arguments = parse_arguments()
+    if arguments.table_from:
+        with open(arguments.table_from) as file:
+            print_report(json.load(file))
+        return
     rounds = 1 if arguments.quick else max(1, arguments.rounds)
     build_dir = os.path.abspath(arguments.build)
     ringloop = os.path.join(build_dir, "bench", "micro_benchmarks")
@@ -390,56 +403,74 @@ def main():
                                        if isinstance(sample.get(key), (int, float)))
                 for key in keys}
 
+    # System calls: one strace pass per program per round after the timed rounds (the counts
+    # vary with the race between posters and loop), medians per system call.
     strace = {}
+    strace_rounds = {}
     strace_note = None
     if arguments.no_strace:
         strace_note = "system call counts skipped (--no-strace)"
     elif shutil.which("strace") is None:
         strace_note = "system call counts skipped: no strace (apt-get install strace)"
     else:
-        for program, _ in PROGRAMS:
-            command = commands[program][0]
-            if command is None:
-                continue
-            print(f"strace: {program}", file=sys.stderr)
-            try:
-                strace[program] = syscalls_per_1000(program, command)
-            except RuntimeError as error:
-                strace[program] = None
-                failures.setdefault(program, []).append(f"strace: {error}")
+        for round_number in range(1, rounds + 1):
+            for program, _ in PROGRAMS:
+                command = commands[program][0]
+                if command is None:
+                    continue
+                print(f"strace round {round_number}/{rounds}: {program}", file=sys.stderr)
+                try:
+                    strace_rounds.setdefault(program, []).append(
+                        syscalls_per_1000(program, command))
+                except RuntimeError as error:
+                    failures.setdefault(program, []).append(f"strace: {error}")
+        for program, samples in strace_rounds.items():
+            strace[program] = {name: statistics.median(sample[name] for sample in samples)
+                               for name in STRACE_SYSCALLS}
 
-    cpus = os.cpu_count()
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"micro benchmarks beside their peers: medians of {rounds} interleaved round(s), "
-          f"{'quick (100,000 operations per peer benchmark)' if arguments.quick else '1,000,000 operations per peer benchmark'}, "
-          f"{cpus} CPUs, load average {load} at the end; lower is better in every row "
-          f"(a ratio below 1: ringloop costs less than the best peer)")
+    data = {"rounds": rounds, "quick": arguments.quick, "cpus": os.cpu_count(),
+            "load_average": " ".join(f"{value:.2f}" for value in os.getloadavg()),
+            "per_round": per_round, "medians": medians, "strace_per_1000_posts": strace,
+            "strace_rounds": strace_rounds,
+            "strace_note": strace_note, "skipped": skipped, "failures": failures}
+    data["table"] = print_report(data)
+    with open(arguments.json, "w") as file:
+        json.dump(data, file, indent=1)
+    print(f"\nJSON in {arguments.json}", file=sys.stderr)
+
+
+def print_report(data):
+    """Prints the heading, the table and the notes below it; returns the table."""
+    sizes = ("quick (100,000 operations per peer benchmark, so its timers_fire_1M fires 100,000)"
+             if data["quick"] else "1,000,000 operations per peer benchmark")
+    print(f"micro benchmarks beside their peers: medians of {data['rounds']} interleaved "
+          f"round(s), {sizes}, {data['cpus']} CPUs, load average {data['load_average']} at the "
+          f"end; lower is better in every row (a ratio below 1: ringloop costs less than the best "
+          f"peer)")
     print()
-    table = markdown_table(medians, strace)
+    strace = data["strace_per_1000_posts"]
+    table = markdown_table(data["medians"], strace)
     print(table)
     print()
     notes = []
     for (peer, operation), reason in NOT_MEASURED.items():
         notes.append(f"- {peer}, {operation}: n/a, {reason}")
-    for program, reason in skipped.items():
+    for program, reason in data["skipped"].items():
         notes.append(f"- {program} skipped: {reason}")
-    for program, messages in failures.items():
+    for program, messages in data["failures"].items():
         for message in messages:
             notes.append(f"- {program} failed, {message}")
-    if strace:
-        for program, counts in strace.items():
-            if counts is not None:
-                detail = ", ".join(f"{name} {value:.1f}" for name, value in counts.items() if value)
-                notes.append(f"- strace, {program}: {detail or 'none'} per 1,000 posts")
-    if strace_note:
-        notes.append(f"- {strace_note}")
+    for program, counts in strace.items():
+        if counts is not None:
+            detail = ", ".join(f"{name} {value:.1f}" for name, value in counts.items() if value)
+            totals = ", ".join(f"{sum(sample.values()):.1f}"
+                               for sample in data.get("strace_rounds", {}).get(program, []))
+            notes.append(f"- strace, {program}: {detail or 'none'} per 1,000 posts (medians; "
+                         f"totals of the rounds: {totals})")
+    if data.get("strace_note"):
+        notes.append(f"- {data['strace_note']}")
     print("\n".join(notes))
-
-    with open(arguments.json, "w") as file:
-        json.dump({"rounds": rounds, "quick": arguments.quick, "cpus": cpus, "load_average": load,
-                   "per_round": per_round, "medians": medians, "strace_per_1000_posts": strace,
-                   "skipped": skipped, "failures": failures, "table": table}, file, indent=1)
-    print(f"\nJSON in {arguments.json}", file=sys.stderr)
+    return table
 
 
 if __name__ == "__main__":
