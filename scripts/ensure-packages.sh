@@ -9,9 +9,12 @@ RINGLOOP_BUILD_PACKAGES=(g++ cmake make pkg-config liburing-dev libmimalloc-dev 
 RINGLOOP_TEST_PACKAGES=(nginx-light)
 # What bench/run_fetch.py adds: nginx serves, libcurl and the Python clients fetch beside ringloop.
 # The echo benchmark's peers need libuv1-dev (bench/echo_libuv_server; liburing-dev is already a
-# build package), bench/callgrind_micro.py needs valgrind.
+# build package), bench/callgrind_micro.py needs valgrind. bench/run_micro_peers.py adds
+# libasio-dev (the Asio peer, header-only) and strace (its system call counts); its Tokio and Go
+# peers are not installed here (large): apt-get install librust-tokio-dev cargo golang-go.
 RINGLOOP_BENCH_PACKAGES=(nginx-light libcurl4-openssl-dev python3 python3-requests python3-aiohttp
-                         python3-uvloop python3-matplotlib time libuv1-dev valgrind)
+                         python3-uvloop python3-matplotlib time libuv1-dev valgrind libasio-dev
+                         strace)
 
 ensure_packages() {
   local missing=()

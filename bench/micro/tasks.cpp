@@ -2,8 +2,8 @@
 // memory each costs); a yield round.
 //   spawn_await/<backend>           one driver task spawns an empty task and awaits it, in a loop
 //   spawn_many/<backend>/<N>        N empty tasks spawned, then all awaited; bytes_per_task is the
-//       heap growth (mallinfo2 uordblks) while all N are pending, divided by N (the frame cache
-//       keeps up to 1,024 freed frames per size, so only N=1M gives the true figure);
+//       heap growth (mallinfo2 uordblks + hblkhd) while all N are pending, divided by N (the frame
+//       cache keeps up to 1,024 freed frames per size, so only N=1M gives the true figure);
 //       rss_bytes_per_task is the RSS growth over the first batch (RSS does not shrink back)
 //   yield/<backend>/tasks:<T>       T tasks each co_await yield_now(); items are yields
 
@@ -45,8 +45,11 @@ void spawn_await(benchmark::State& state, BackendKind backend) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+// Small chunks and mmapped ones: a queue or vector grown past glibc's mmap threshold (128 KiB) is
+// mmapped, and uordblks alone would miss it.
 std::size_t heap_in_use() {
-  return mallinfo2().uordblks;
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
 }
 
 std::size_t resident_bytes() {

@@ -5,8 +5,10 @@
 //   timers_fire_1M/<backend>             1,000,000 call_later() timers with random deadlines
 //       1-1000 ms, armed then all fired (one iteration, real time: mostly the wait for the last
 //       deadline). arm_ns_per_timer: arming cost; cpu_ns_per_timer: the loop thread's CPU time
-//       for arming and firing, per timer; late_ms_max: the latest a callback ran past its deadline
+//       for arming and firing, per timer; late_ms_max: the latest a callback ran past its deadline;
+//       bytes_per_timer: the heap growth (mallinfo2 uordblks + hblkhd) over the arming
 
+#include <malloc.h>
 #include <time.h>
 
 #include <chrono>
@@ -98,6 +100,11 @@ ringloop::Task<> await_all_fired(ringloop::Future<> all_fired) {
   co_await all_fired;
 }
 
+double heap_in_use() {
+  const struct mallinfo2 info = mallinfo2();
+  return static_cast<double>(info.uordblks + info.hblkhd);
+}
+
 double thread_cpu_ns() {
   timespec now{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
@@ -114,6 +121,7 @@ void timers_fire_1M(benchmark::State& state, BackendKind backend) {
     delay = milliseconds(spread(random));
   double arm_ns = 0;
   double cpu_ns = 0;
+  double heap_bytes = 0;
   FireTally tally;
   tally.loop = &*loop;
   for (auto _ : state) {
@@ -121,6 +129,7 @@ void timers_fire_1M(benchmark::State& state, BackendKind backend) {
     tally.latest = ringloop::Duration::zero();
     ringloop::Future<> all_fired(*loop);
     tally.all_fired = all_fired;
+    const double heap_before = heap_in_use();
     const double cpu_start = thread_cpu_ns();
     const auto arm_start = std::chrono::steady_clock::now();
     for (const milliseconds delay : delays) {
@@ -135,6 +144,7 @@ void timers_fire_1M(benchmark::State& state, BackendKind backend) {
     arm_ns += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::steady_clock::now() - arm_start)
                                       .count());
+    heap_bytes += heap_in_use() - heap_before;
     loop->run_until_complete(await_all_fired(all_fired));
     cpu_ns += thread_cpu_ns() - cpu_start;
     check(tally.fired == kFiredTimers, "timers_fire_1M: every timer fired");
@@ -143,6 +153,7 @@ void timers_fire_1M(benchmark::State& state, BackendKind backend) {
   state.SetItemsProcessed(static_cast<std::int64_t>(timers));
   state.counters["arm_ns_per_timer"] = arm_ns / timers;
   state.counters["cpu_ns_per_timer"] = cpu_ns / timers;
+  state.counters["bytes_per_timer"] = heap_bytes / timers;
   state.counters["late_ms_max"] = std::chrono::duration<double, std::milli>(tally.latest).count();
 }
 
