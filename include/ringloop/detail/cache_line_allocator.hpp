@@ -22,8 +22,9 @@ struct CacheLineAllocator {
   [[nodiscard]] T* allocate(std::size_t count) {
     return static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{kCacheLineBytes}));
   }
-  void deallocate(T* pointer, std::size_t count) noexcept {
-    ::operator delete (pointer, count * sizeof(T), std::align_val_t{kCacheLineBytes});
+  // Unsized: clang declares the sized aligned delete only with -fsized-deallocation.
+  void deallocate(T* pointer, std::size_t) noexcept {
+    ::operator delete (pointer, std::align_val_t{kCacheLineBytes});
   }
 
   template <class U>

@@ -5,10 +5,10 @@
 // in the order they were scheduled, as libuv and asyncio do.
 //
 // Cancelling is lazy: the slot becomes a tombstone in O(1), without sifting. Tombstones are popped
-// as soon as they reach the top (so the top is always a live timer), and the heap is compacted in
-// O(n) once they outnumber max(64, live / 2), so cancelled timers cost bounded memory and O(1)
-// amortized time. The heap never touches a cancelled entry's memory again: a sleeping task's
-// awaiter is destroyed right after it cancels its timer.
+// as soon as they reach the top (so the top is always a live timer), a cancelled last slot is
+// simply dropped, and the heap is compacted in O(n) once they outnumber max(64, live / 2), so
+// cancelled timers cost bounded memory and O(1) amortized time. The heap never touches a cancelled
+// entry's memory again: a sleeping task's awaiter is destroyed right after it cancels its timer.
 
 #include <algorithm>
 #include <cstddef>
