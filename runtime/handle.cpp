@@ -22,6 +22,11 @@ void CallbackBase::fire() {
   LoopAccess::ready(*loop_).push(this);
 }  // heap's reference moves on
 
+TimePoint CallbackBase::when() const noexcept {
+  // While armed the deadline is in the heap slot; the loop is alive then (its heap holds us).
+  return in_heap() ? LoopAccess::timers(*loop_).deadline_of(*this) : last_deadline();
+}
+
 void CallbackBase::cancel() noexcept {
   if (cancelled_) return;
   cancelled_ = true;

@@ -34,6 +34,10 @@ Task<> measure_sleep(Duration duration, Duration* elapsed) {
   *elapsed = Clock::now() - start;
 }
 
+Task<> nap(Duration duration) {
+  co_await sleep(duration);
+}
+
 Task<> measure_fractional_sleep(Duration* elapsed) {
   const TimePoint start = Clock::now();
   co_await sleep(std::chrono::duration<double>(0.004));
@@ -337,6 +341,95 @@ TEST_P(TimerTest, CancellingAFiredTimerIsHarmless) {
   handle.cancel();
   run_one_iteration(loop());
   EXPECT_EQ(runs, 1);
+}
+
+TEST_P(TimerTest, EqualDeadlinesFireInSchedulingOrderAroundCancellations) {
+  std::vector<int> fired;
+  std::vector<Handle> handles;
+  const TimePoint when = loop().time() + 3ms;
+  for (int i = 0; i < 30; ++i) {
+    // A few earlier and later deadlines among the tied ones.
+    const TimePoint deadline = i % 7 == 6 ? when + std::chrono::milliseconds(i % 2 ? 1 : -1) : when;
+    handles.push_back(loop().call_at(deadline, [&fired, i] { fired.push_back(i); }));
+  }
+  for (int i = 0; i < 30; i += 4)
+    handles[static_cast<std::size_t>(i)].cancel();  // the first tied one among them
+  loop().call_at(when + 10ms, [&] { loop().stop(); });
+  loop().run_forever();
+  // The uncancelled ones due at when-1ms, then the tied ones in scheduling order, then when+1ms.
+  const auto cancelled = [](int i) { return i % 4 == 0; };
+  std::vector<int> expected;
+  for (int i = 6; i < 30; i += 14) {
+    if (!cancelled(i)) expected.push_back(i);
+  }
+  for (int i = 0; i < 30; ++i) {
+    if (i % 7 != 6 && !cancelled(i)) expected.push_back(i);
+  }
+  for (int i = 13; i < 30; i += 14) {
+    if (!cancelled(i)) expected.push_back(i);
+  }
+  EXPECT_EQ(fired, expected);
+}
+
+TEST_P(TimerTest, CancellingTheEarliestTimerLetsTheNextFireAtItsTime) {
+  std::vector<std::string> order;
+  Handle earliest = loop().call_later(1ms, [&] { order.push_back("cancelled"); });
+  Handle next = loop().call_later(15ms, [&] { order.push_back("next"); });
+  TimePoint next_ran_at{};
+  loop().call_later(15ms, [&] { next_ran_at = loop().time(); });
+  loop().call_later(25ms, [&] {
+    order.push_back("last");
+    loop().stop();
+  });
+  earliest.cancel();
+  loop().run_forever();
+  EXPECT_EQ(order, (std::vector<std::string>{"next", "last"}));
+  EXPECT_GE(next_ran_at, next.when());
+  EXPECT_TRUE(earliest.cancelled());
+}
+
+// With only cancelled timers, the loop has no deadline to wake for: a sleep of 40 ms takes a
+// handful of iterations, not one per cancelled timer (their deadlines spread over those 40 ms).
+TEST_P(TimerTest, CancelledTimersDoNotWakeTheLoop) {
+  std::vector<Handle> handles;
+  for (int i = 0; i < 200; ++i) {
+    handles.push_back(loop().call_later(std::chrono::microseconds(200 * (i + 1)), [] {}));
+  }
+  for (Handle& handle : handles)
+    handle.cancel();
+  const std::uint64_t before = loop().stats().iterations;
+  loop().run_until_complete(nap(40ms));
+  EXPECT_LT(loop().stats().iterations - before, 20u);
+}
+
+TEST_P(TimerTest, WhenAnswersWhileArmedAfterFiringAndAfterCancelling) {
+  const TimePoint now = loop().time();
+  Handle fired = loop().call_at(now + 2ms, [] {});
+  Handle cancelled = loop().call_at(now + 3ms, [] {});
+  EXPECT_EQ(fired.when(), now + 2ms);
+  EXPECT_EQ(cancelled.when(), now + 3ms);
+  cancelled.cancel();
+  loop().run_until_complete(nap(5ms));
+  EXPECT_EQ(fired.when(), now + 2ms);
+  EXPECT_EQ(cancelled.when(), now + 3ms);
+  EXPECT_EQ(loop().call_soon([] {}).when(), TimePoint{});
+}
+
+TEST_P(TimerTest, ManyCancelledTimersAmongAFewLiveOnesFireInOrder) {
+  std::vector<int> fired;
+  std::vector<Handle> live;
+  for (int i = 0; i < 3; ++i) {
+    live.push_back(
+        loop().call_later(std::chrono::milliseconds(2 + i), [&fired, i] { fired.push_back(i); }));
+  }
+  for (int i = 0; i < 100'000; ++i) {
+    loop()
+        .call_later(std::chrono::microseconds(i % 5000), [&fired] { fired.push_back(-1); })
+        .cancel();
+  }
+  loop().call_later(10ms, [&] { loop().stop(); });
+  loop().run_forever();
+  EXPECT_EQ(fired, (std::vector<int>{0, 1, 2}));
 }
 
 // ---- loop time and sleep ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #pragma once
 // A binary min-heap of pointers whose elements remember their own slot, so that erasing any
-// element is O(log n) without searching. Used by the loop's timers and the epoll backend's
-// timeout operations; nothing is allocated per element beyond the vector's amortized growth.
+// element is O(log n) without searching. Used by the epoll backend's timeout operations (the
+// loop's timers have their own TimerHeap, which keeps deadlines in its slots); nothing is
+// allocated per element beyond the vector's amortized growth.
 
 #include <cstddef>
 #include <utility>
