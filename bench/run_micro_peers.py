@@ -48,7 +48,11 @@ How each operation is mapped (the comment at the top of each peer says more):
       libuv: uv_timer_start + uv_timer_stop of one uv_timer_t. Asio: expires_after + async_wait
       + cancel, with io_context::poll() after every 100 to run the aborted handlers (Asio always
       runs them). Tokio: tokio::time::sleep polled once (which registers it) and dropped. Go:
-      time.AfterFunc + Timer.Stop.
+      time.AfterFunc + Timer.Stop. ringloop: call_later() + Handle::cancel() (allocates the
+      callback, as asyncio's API does).
+  timer_arm_disarm live:L  the same with ringloop's timer embedded in its owner (what sleep()
+      and timeout scopes arm, and what a uv_timer_t is): no allocation. The peers' columns
+      repeat their timer_add_cancel figures (each peer has one start + cancel).
 
 Wake system calls: after the timed rounds, each program does 4,000 and then 104,000 posts from one
 thread under `strace -f -c -e trace=write,futex,epoll_wait,epoll_pwait,io_uring_enter`, once per
@@ -92,11 +96,20 @@ OPERATIONS = [
     "timer_add_cancel live:1",
     "timer_add_cancel live:1000",
     "timer_add_cancel live:1000000",
+    "timer_arm_disarm live:1",
+    "timer_arm_disarm live:1000",
+    "timer_arm_disarm live:1000000",
 ]
+# Each peer has one timer start + cancel; it stands in both ringloop rows: timer_add_cancel
+# (call_later() + Handle::cancel(), asyncio's API, which allocates a callback) and
+# timer_arm_disarm (a timer embedded in its owner, as sleep() and timeout scopes arm theirs and as
+# a uv_timer_t or steady_timer lives in the caller's memory: no allocation).
+PEER_ALIASES = {f"timer_arm_disarm live:{live}": f"timer_add_cancel live:{live}"
+                for live in (1, 1000, 1000000)}
 # ringloop's benchmarks for those operations, {b} the backend.
 RINGLOOP_FILTER = (r"^(call_soon_threadsafe/{b}/threads:(1|4)|spawn_await/{b}|"
                    r"spawn_many/{b}/1000000|timers_fire_1M/{b}|"
-                   r"timer_add_cancel/{b}/live:(1|1000|1000000))(/|$)")
+                   r"timer_(add_cancel|arm_disarm)/{b}/live:(1|1000|1000000))(/|$)")
 # Operations a peer does not have, and why.
 NOT_MEASURED = {("libuv", "spawn_await"): "libuv has no tasks",
                 ("libuv", "spawn_many 1000000"): "libuv has no tasks"}
@@ -251,6 +264,9 @@ def run_peer(command, quick):
             record = json.loads(line)
             results[record["operation"]] = {key: value for key, value in record.items()
                                             if key not in ("peer", "operation", "clock")}
+    for alias, measured in PEER_ALIASES.items():
+        if measured in results:
+            results[alias] = results[measured]
     return results
 
 

@@ -2,6 +2,9 @@
 //   timer_add_cancel/<backend>/live:<N>  call_later() + Handle::cancel() of one timer while N
 //       other timers are armed (deadlines spread over 1-2 hours, as are the new timer's, so the
 //       heap's sift-up and removal do real work); items are add + cancel pairs
+//   timer_arm_disarm/<backend>/live:<N>  the same with a timer embedded in its owner (what sleep()
+//       and timeout scopes arm; libuv's uv_timer_start + uv_timer_stop on a uv_timer_t): no
+//       allocation, the heap's own cost
 //   timers_fire_1M/<backend>             1,000,000 call_later() timers with random deadlines
 //       1-1000 ms, armed then all fired (one iteration, real time: mostly the wait for the last
 //       deadline). arm_ns_per_timer: arming cost; cpu_ns_per_timer: the loop thread's CPU time
@@ -17,6 +20,7 @@
 #include <random>
 #include <vector>
 
+#include <ringloop/runtime/deadline_timer.hpp>
 #include <ringloop/runtime/future.hpp>
 #include <ringloop/runtime/handle.hpp>
 #include <ringloop/runtime/task_handle.hpp>
@@ -71,6 +75,43 @@ std::int64_t add_cancel_kernel(ringloop::Loop& loop, const std::vector<milliseco
     cancelled += handle.cancelled() ? 1 : 0;
   }
   return cancelled;
+}
+
+// A timer embedded in its owner, as sleep() and timeout scopes arm theirs (and as libuv's
+// uv_timer_t and Asio's steady_timer live in the caller's memory): arming allocates nothing.
+class EmbeddedTimer final : public ringloop::detail::DeadlineTimer {
+ public:
+  void fire() override { ++fired; }
+  std::int64_t fired = 0;
+};
+
+// One arm + disarm per operation; returns how many arms reached the heap.
+std::int64_t arm_disarm_kernel(ringloop::Loop& loop, EmbeddedTimer& timer,
+                               const std::vector<milliseconds>& delays, std::int64_t operations) {
+  std::int64_t armed = 0;
+  const ringloop::TimePoint now = loop.time();
+  for (std::int64_t i = 0; i < operations; ++i) {
+    timer.arm(loop, now + delays[static_cast<std::size_t>(i) & (kDelayTable - 1)]);
+    armed += timer.armed() ? 1 : 0;
+    timer.disarm();
+  }
+  return armed;
+}
+
+void timer_arm_disarm(benchmark::State& state, BackendKind backend) {
+  std::optional<ringloop::Loop> loop;
+  if (!make_loop(state, backend, loop)) return;
+  std::int64_t fired = 0;
+  const std::vector<milliseconds> delays = far_delays(kDelayTable, 2);
+  LiveTimers live(*loop, static_cast<std::size_t>(state.range(0)), &fired);
+  EmbeddedTimer timer;
+  std::int64_t armed = 0;
+  while (state.KeepRunningBatch(kBatch)) {
+    armed += arm_disarm_kernel(*loop, timer, delays, kBatch);
+  }
+  check(armed == static_cast<std::int64_t>(state.iterations()) && timer.fired == 0 && fired == 0,
+        "timer_arm_disarm: every arm reached the heap, nothing fired");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
 void timer_add_cancel(benchmark::State& state, BackendKind backend) {
@@ -174,6 +215,10 @@ void callgrind_timer_add_cancel(ringloop::Loop& loop, std::int64_t operations) {
 void register_timer_benchmarks(std::vector<CallgrindCase>& cases) {
   for (benchmark::internal::Benchmark* registered :
        register_on_both_backends("timer_add_cancel", timer_add_cancel)) {
+    registered->ArgName("live")->Arg(1)->Arg(1000)->Arg(1000000);
+  }
+  for (benchmark::internal::Benchmark* registered :
+       register_on_both_backends("timer_arm_disarm", timer_arm_disarm)) {
     registered->ArgName("live")->Arg(1)->Arg(1000)->Arg(1000000);
   }
   for (benchmark::internal::Benchmark* registered :
